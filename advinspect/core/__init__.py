@@ -1,0 +1,1 @@
+"""Headless core: models, data, attacks, defenses, metrics, reports. Never imports Qt."""

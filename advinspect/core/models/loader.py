@@ -1,0 +1,276 @@
+"""Open a model file as a Classifier: recognise the format from the bytes, settle the spec, check fit.
+
+Formats: TorchScript, torch.export (.pt2), ONNX, torch.save state_dict (+ architecture) and a
+pickled nn.Module (only with explicit trust: unpickling runs arbitrary code).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from advinspect.core.errors import ModelLoadError, SpecMismatchError
+from advinspect.core.jobs import select_device
+from advinspect.core.models.base import Classifier
+from advinspect.core.models.onnx_backend import OnnxClassifier, read_onnx_input
+from advinspect.core.models.spec import ModelSpec, read_sidecar
+from advinspect.core.models.torch_backend import TorchClassifier
+
+if TYPE_CHECKING:
+    import torch
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+PICKLE_ADVICE = (
+    "it holds a pickled Python object, and unpickling can run arbitrary code. "
+    "Load it only if you trust its source: pass --trust-pickle (CLI) or confirm in the GUI; "
+    "better, save a state_dict, a torch.export .pt2 or ONNX file"
+)
+
+
+def detect_format(path: Path) -> str:
+    """One of torchscript, export, torch-save, onnx, legacy-pickle, from the file's content."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            names = zipfile.ZipFile(path).namelist()
+        except zipfile.BadZipFile as exc:
+            raise ModelLoadError(f"{path.name} is a damaged archive: {exc}") from exc
+        if any(n.endswith("models/model.json") or n.endswith("serialized_exported_program.json") or
+               n.endswith("/archive_format") for n in names):
+            return "export"
+        if any("/code/" in n for n in names) or any(n.endswith("constants.pkl") for n in names):
+            return "torchscript"
+        if any(n.endswith("data.pkl") for n in names):
+            return "torch-save"
+        raise ModelLoadError(f"{path.name} is a zip archive but not a PyTorch model")
+    if head[:1] == b"\x80":
+        return "legacy-pickle"
+    if path.suffix.lower() == ".onnx" or _looks_like_onnx(path):
+        return "onnx"
+    raise ModelLoadError(
+        f"{path.name}: unrecognised model format (expected TorchScript, torch.export .pt2, ONNX or a torch.save file)"
+    )
+
+
+def _looks_like_onnx(path: Path) -> bool:
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # not protobuf: not ONNX
+        return False
+    return len(model.graph.node) > 0
+
+
+def load_model(
+    path: str | Path,
+    spec: ModelSpec | None = None,
+    *,
+    arch: str | None = None,
+    num_classes: int | None = None,
+    device: str | torch.device = "auto",
+    trust_pickle: bool = False,
+) -> Classifier:
+    """Open `path` as a Classifier whose spec has been checked against the model.
+
+    The spec is, in increasing priority: inferred from the model, the sidecar file, `spec`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"model file not found: {path}")
+    torch_device = device if not isinstance(device, str) else select_device(device)
+    sidecar = read_sidecar(path)
+    explicit = (sidecar or ModelSpec()).merged(spec)
+    fmt = detect_format(path)
+    if fmt == "onnx":
+        clf: Classifier = _open_onnx(path, explicit, torch_device)
+    else:
+        module, inferred = _open_torch(path, fmt, arch, num_classes, trust_pickle)
+        spec_final = inferred.merged(explicit)
+        label = f"state_dict+{arch}" if fmt == "torch-save" and arch else fmt
+        clf = TorchClassifier(module, spec_final, torch_device, path=path, format=label)
+    return check_fit(clf, num_classes)
+
+
+def _open_onnx(path: Path, explicit: ModelSpec, device: torch.device) -> OnnxClassifier:
+    _, shape, layout = read_onnx_input(path)
+    chw = (shape[3], shape[1], shape[2]) if layout == "NHWC" else tuple(shape[1:])
+    inferred = ModelSpec(input_shape=chw) if all(isinstance(s, int) and s > 0 for s in chw) else ModelSpec()
+    spec = inferred.merged(explicit)
+    if inferred.input_shape and spec.input_shape != inferred.input_shape:
+        raise SpecMismatchError(
+            f"{path.name} takes input {_fmt_shape(inferred.input_shape)} (C,H,W) but the spec says {_fmt_shape(spec.input_shape)}"
+        )
+    if spec.input_shape is None:
+        raise ModelLoadError(
+            f"{path.name} has symbolic image dimensions {shape}: give the input shape with --input-shape C,H,W or a sidecar"
+        )
+    return OnnxClassifier(path, spec, device)
+
+
+def _open_torch(
+    path: Path, fmt: str, arch: str | None, num_classes: int | None, trust_pickle: bool
+) -> tuple[torch.nn.Module, ModelSpec]:
+    import torch
+
+    if fmt == "torchscript":
+        try:
+            return torch.jit.load(str(path), map_location="cpu"), ModelSpec()
+        except RuntimeError as exc:
+            raise ModelLoadError(f"cannot load TorchScript model {path.name}: {_first_line(exc)}") from exc
+    if fmt == "export":
+        try:
+            program = torch.export.load(str(path))
+        except Exception as exc:  # torch.export raises many types on bad archives
+            raise ModelLoadError(f"cannot load torch.export program {path.name}: {_first_line(exc)}") from exc
+        return program.module(), _spec_from_export(program)
+    # torch.save files: a state_dict loads safely; anything else needs trust.
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not trust_pickle:
+            raise ModelLoadError(f"{path.name} was not loaded: {PICKLE_ADVICE}") from exc
+        obj = _load_trusted_pickle(path)
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise ModelLoadError(f"cannot read {path.name}: {_first_line(exc)}") from exc
+    if isinstance(obj, torch.nn.Module):
+        return obj, ModelSpec()
+    state_dict = _extract_state_dict(obj, path)
+    if arch is None:
+        raise ModelLoadError(
+            f"{path.name} is a state_dict (weights only): give its architecture with --arch "
+            "(a torchvision model name such as resnet18, or package.module:Class)"
+        )
+    module, spec = build_architecture(arch, num_classes)
+    missing, unexpected = _load_weights(module, state_dict)
+    if missing or unexpected:
+        raise ModelLoadError(
+            f"{path.name} does not fit architecture {arch}: "
+            f"{len(missing)} missing keys (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})"
+        )
+    return module, spec
+
+
+def _load_trusted_pickle(path: Path) -> Any:
+    """Reached only when the user explicitly trusts this file (see PICKLE_ADVICE)."""
+    import torch
+
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as exc:  # unpickling can fail in arbitrary ways (missing classes...)
+        raise ModelLoadError(f"cannot unpickle {path.name}: {_first_line(exc)}") from exc
+
+
+def _extract_state_dict(obj: Any, path: Path) -> dict[str, Any]:
+    import torch
+
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return {k.removeprefix("module."): v for k, v in obj.items()}
+    raise ModelLoadError(f"{path.name} holds a {type(obj).__name__}, not a model or a state_dict")
+
+
+def _load_weights(module: torch.nn.Module, state_dict: dict[str, Any]) -> tuple[list[str], list[str]]:
+    try:
+        result = module.load_state_dict(state_dict, strict=False)
+    except RuntimeError as exc:  # size mismatch
+        raise ModelLoadError(f"weights do not fit the architecture: {_first_line(exc)}") from exc
+    return list(result.missing_keys), list(result.unexpected_keys)
+
+
+def build_architecture(arch: str, num_classes: int | None) -> tuple[torch.nn.Module, ModelSpec]:
+    """An untrained module from a torchvision name or `package.module:Class`, and what it implies."""
+    if ":" in arch:
+        module_name, _, class_name = arch.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise ModelLoadError(f"cannot find architecture {arch}: {exc}") from exc
+        module = cls(num_classes=num_classes) if num_classes is not None else cls()
+        spec = getattr(cls, "default_spec", None)
+        return module, spec() if callable(spec) else ModelSpec()
+    import torchvision
+
+    names = torchvision.models.list_models(module=torchvision.models)
+    if arch not in names:
+        raise ModelLoadError(f"unknown architecture {arch!r}: not a torchvision classification model nor package.module:Class")
+    weights_enum = torchvision.models.get_model_weights(arch)
+    meta = weights_enum.DEFAULT.meta  # offline: only metadata, no download
+    categories = meta.get("categories")
+    classes = num_classes or (len(categories) if categories else 1000)
+    module = torchvision.models.get_model(arch, weights=None, num_classes=classes)
+    crop = weights_enum.DEFAULT.transforms().crop_size[0] if hasattr(weights_enum.DEFAULT.transforms(), "crop_size") else 224
+    labels = tuple(categories) if categories and len(categories) == classes else None
+    return module, ModelSpec(
+        input_shape=(3, crop, crop), mean=IMAGENET_MEAN, std=IMAGENET_STD, labels=labels, resize="center-crop"
+    )
+
+
+def _spec_from_export(program: Any) -> ModelSpec:
+    placeholders = [n for n in program.graph.nodes if n.op == "placeholder"]
+    user_inputs = [s.arg.name for s in program.graph_signature.input_specs if s.kind.name == "USER_INPUT"]
+    for node in placeholders:
+        if node.name in user_inputs:
+            value = node.meta.get("val")
+            shape = getattr(value, "shape", None)
+            if shape is not None and len(shape) == 4:
+                dims = shape[1:]
+                if all(isinstance(d, int) or str(d).isdigit() for d in dims):
+                    return ModelSpec(input_shape=tuple(int(d) for d in dims))
+    return ModelSpec()
+
+
+def check_fit(clf: Classifier, num_classes: int | None = None) -> Classifier:
+    """Run one blank input through the model: shapes must agree with the spec, or say which differ."""
+    import torch
+
+    spec = clf.spec
+    name = clf.path.name if clf.path else "model"
+    if spec.input_shape is None:
+        raise ModelLoadError(
+            f"the input shape of {name} is unknown: give it with --input-shape C,H,W (e.g. 3,224,224) or a sidecar "
+            f"{name}.advinspect.json"
+        )
+    lo, hi = spec.value_range
+    probe = torch.full((2, *spec.input_shape), (lo + hi) / 2, device=clf.device)
+    try:
+        with torch.no_grad():
+            out = clf.logits(probe)
+    except Exception as exc:  # the model's own error says what it wanted
+        raise SpecMismatchError(
+            f"{name} does not accept input {_fmt_shape((2, *spec.input_shape))} (N,C,H,W) from the spec: {_first_line(exc)}"
+        ) from exc
+    if out.ndim != 2 or out.shape[0] != 2:
+        raise SpecMismatchError(
+            f"{name} returns shape {_fmt_shape(tuple(out.shape))} for input {_fmt_shape((2, *spec.input_shape))}; "
+            "a classifier must return (N, classes)"
+        )
+    classes = out.shape[1]
+    if spec.labels is not None and len(spec.labels) != classes:
+        raise SpecMismatchError(f"{name} has {classes} outputs but the spec lists {len(spec.labels)} labels")
+    if num_classes is not None and num_classes != classes:
+        raise SpecMismatchError(f"{name} has {classes} outputs but --num-classes is {num_classes}")
+    if not torch.isfinite(out).all():
+        raise ModelLoadError(f"{name} returns NaN or infinite logits on a blank image")
+    if spec.labels is None:
+        clf = clf.with_spec(spec.merged(labels=tuple(str(i) for i in range(classes))))
+    return clf
+
+
+def _fmt_shape(shape: tuple[Any, ...] | None) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")" if shape else "(unknown)"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

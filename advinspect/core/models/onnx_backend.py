@@ -1,0 +1,110 @@
+"""ONNX back end through onnxruntime; gradients through an onnx2torch conversion when it works."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from advinspect.core.errors import ModelLoadError
+from advinspect.core.models.base import Classifier
+from advinspect.core.models.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+
+def read_onnx_input(path: Path) -> tuple[str, list[Any], str]:
+    """(input name, its shape with None for symbolic dims, layout NCHW or NHWC) from the graph."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises several unrelated types on garbage
+        raise ModelLoadError(f"{path.name} is not a readable ONNX model: {exc}") from exc
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise ModelLoadError(f"{path.name} has {len(inputs)} inputs; an image classifier has exactly one")
+    dims = inputs[0].type.tensor_type.shape.dim
+    shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    if len(shape) != 4:
+        raise ModelLoadError(f"{path.name} takes a {len(shape)}-D input {shape}; expected an image batch (N, C, H, W)")
+    layout = "NHWC" if shape[3] in (1, 3, 4) and shape[1] not in (1, 3, 4) else "NCHW"
+    return inputs[0].name, shape, layout
+
+
+class OnnxClassifier(Classifier):
+    """Logits from onnxruntime; a torch conversion of the graph serves gradients when available."""
+
+    format = "onnx"
+
+    def __init__(self, path: Path, spec: ModelSpec, device: torch.device, *, convert: bool = True) -> None:
+        import onnxruntime as ort
+
+        super().__init__(spec, device, path)
+        self.input_name, self.graph_shape, self.layout = read_onnx_input(path)
+        fixed = self.graph_shape[0]
+        self.fixed_batch: int | None = fixed if isinstance(fixed, int) and fixed > 0 else None
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelLoadError(f"onnxruntime cannot open {path.name}: {exc}") from exc
+        self.torch_module: torch.nn.Module | None = None
+        self.conversion_error: str | None = None
+        if convert:
+            self._convert()
+
+    def _convert(self) -> None:
+        try:
+            from onnx2torch import convert
+
+            module = convert(str(self.path)).to(self.device).eval()
+            for parameter in module.parameters():
+                parameter.requires_grad_(False)
+            self.torch_module = module
+        except Exception as exc:  # any failure means: no gradients, say why
+            self.conversion_error = f"{type(exc).__name__}: {exc}"
+            log.info("ONNX to torch conversion failed for %s: %s", self.path, exc)
+
+    @property
+    def has_gradients(self) -> bool:
+        return self.torch_module is not None
+
+    def _raw_logits(self, x: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        if self.layout == "NHWC":
+            x = x.permute(0, 2, 3, 1)
+        if self.torch_module is not None and torch.is_grad_enabled() and x.requires_grad:
+            return self.torch_module(x)
+        array = x.detach().cpu().numpy().astype(np.float32, copy=False)
+        step = self.fixed_batch or len(array) or 1
+        outputs = [
+            self.session.run(None, {self.input_name: array[i : i + step]})[0] for i in range(0, len(array), step)
+        ]
+        out = np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
+        return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32)).to(self.device)
+
+    @property
+    def num_parameters(self) -> int | None:
+        if self.torch_module is not None:
+            return sum(p.numel() for p in self.torch_module.parameters())
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info["onnx_input"] = {"name": self.input_name, "shape": self.graph_shape, "layout": self.layout}
+        info["providers"] = self.session.get_providers()
+        if self.conversion_error:
+            info["gradients_unavailable_because"] = self.conversion_error
+        return info
