@@ -27,17 +27,22 @@ class ProgressEvent:
 class Progress:
     """Callable sink for progress events; the default does nothing."""
 
-    def __init__(self, callback: Callable[[ProgressEvent], None] | None = None) -> None:
+    def __init__(self, callback: Callable[[ProgressEvent], None] | None = None, *, previews: bool = False) -> None:
         self._callback = callback
+        self._previews = previews
 
     def __call__(self, step: int, total: int, message: str = "", preview: Any = None) -> None:
         if self._callback is not None:
             self._callback(ProgressEvent(step, total, message, preview))
 
     @property
-    def wants_preview(self) -> bool:
-        """Previews cost a copy to the CPU; only make them when somebody listens."""
+    def active(self) -> bool:
         return self._callback is not None
+
+    @property
+    def wants_preview(self) -> bool:
+        """Previews cost a copy to the CPU; only made when the listener asked (the GUI does)."""
+        return self._callback is not None and self._previews
 
 
 class CancelToken:
