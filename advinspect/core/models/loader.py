@@ -148,7 +148,7 @@ def _open_torch(
             "(a torchvision model name such as resnet18, or package.module:Class)"
         )
     module, spec = build_architecture(arch, num_classes)
-    missing, unexpected = _load_weights(module, state_dict)
+    missing, unexpected = _load_weights(module, state_dict, f"{path.name} does not fit architecture {arch}")
     if missing or unexpected:
         raise ModelLoadError(
             f"{path.name} does not fit architecture {arch}: "
@@ -180,11 +180,12 @@ def _extract_state_dict(obj: Any, path: Path) -> dict[str, Any]:
     raise ModelLoadError(f"{path.name} holds a {type(obj).__name__}, not a model or a state_dict")
 
 
-def _load_weights(module: torch.nn.Module, state_dict: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _load_weights(module: torch.nn.Module, state_dict: dict[str, Any], context: str) -> tuple[list[str], list[str]]:
     try:
         result = module.load_state_dict(state_dict, strict=False)
-    except RuntimeError as exc:  # size mismatch
-        raise ModelLoadError(f"weights do not fit the architecture: {_first_line(exc)}") from exc
+    except RuntimeError as exc:  # size mismatch: the detail is on the second line
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ModelLoadError(f"{context}: {lines[1] if len(lines) > 1 else lines[0]}") from exc
     return list(result.missing_keys), list(result.unexpected_keys)
 
 

@@ -1,0 +1,193 @@
+"""Inspector (central widget): original | adversarial | perturbation, linked zoom and pan.
+
+The perturbation uses a diverging colormap centred on zero with a gain slider; the readout shows
+pixel values under the cursor and the perturbation's Linf / L2 / L0 / PSNR. The adversarial view
+follows the attack's previews while it runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from advinspect.gui.session import Session
+from advinspect.gui.widgets.imaging import norms, signed_perturbation, to_display
+
+DIVERGING = pg.ColorMap(pos=[0.0, 0.5, 1.0], color=[(33, 102, 172), (247, 247, 247), (178, 24, 43)])
+
+
+def gain_from_slider(value: int) -> float:
+    """Slider 0..300 -> gain 1..1000 on a log scale: small epsilons need large gains."""
+    return float(10 ** (value / 100))
+
+
+class InspectorView(QWidget):
+    """Three linked image views; observes the Session (current image, previews, results)."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Inspector")
+        self.session = session
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.caption = QLabel("Loading…")
+        self.caption.setObjectName("inspector_caption")
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.caption)
+        self.graphics = pg.GraphicsLayoutWidget()
+        layout.addWidget(self.graphics, 1)
+        self.titles: list[pg.LabelItem] = []
+        self.views: list[pg.ViewBox] = []
+        self.items: list[pg.ImageItem] = []
+        for column, title in enumerate(("original", "adversarial", "perturbation")):
+            self.titles.append(self.graphics.addLabel(title, row=0, col=column))
+            view = self.graphics.addViewBox(row=1, col=column, lockAspect=True, invertY=True)
+            view.setMenuEnabled(False)
+            item = pg.ImageItem(axisOrder="row-major")
+            view.addItem(item)
+            self.views.append(view)
+            self.items.append(item)
+        for view in self.views[1:]:
+            view.setXLink(self.views[0])
+            view.setYLink(self.views[0])
+        self.items[2].setLookupTable(DIVERGING.getLookupTable(nPts=256))
+        layout.addLayout(self._controls())
+        self.readout = QLabel(" ")
+        self.readout.setObjectName("inspector_readout")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.readout)
+        self._shape: tuple[int, ...] | None = None
+        self._x: np.ndarray | None = None
+        self._adv: np.ndarray | None = None
+        self._delta: np.ndarray | None = None
+        self.metrics: dict[str, float] | None = None
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse)
+        session.current_changed.connect(self.refresh)
+        session.images_changed.connect(self.refresh)
+        session.preview_changed.connect(self._on_preview)
+        session.results_changed.connect(self._on_results)
+        session.busy_changed.connect(self._on_busy)
+
+    def _controls(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(QLabel("perturbation gain"))
+        self.gain = QSlider(Qt.Orientation.Horizontal)
+        self.gain.setObjectName("gain_slider")
+        self.gain.setRange(0, 300)
+        self.gain.setValue(100)
+        self.gain.setToolTip("amplify the perturbation's colour scale (log scale, 1× to 1000×)")
+        self.gain.valueChanged.connect(self._update_levels)
+        row.addWidget(self.gain, 1)
+        self.gain_label = QLabel()
+        self.gain_label.setMinimumWidth(90)
+        row.addWidget(self.gain_label)
+        self.metrics_label = QLabel("Linf – · L2 – · L0 – · PSNR –")
+        self.metrics_label.setObjectName("inspector_metrics")
+        row.addWidget(self.metrics_label, 2)
+        return row
+
+    # --- updates ---------------------------------------------------------------------------
+    def _on_busy(self, busy: bool) -> None:
+        if self.session.count == 0:
+            self.caption.setText("Loading…" if busy else "Open a model and images (File menu or drop files here)")
+
+    def _on_preview(self, index: int) -> None:
+        if index == self.session.current:
+            self._show_adversarial(self.session.adversarial(index), live=index in self.session.live)
+
+    def _on_results(self, indices: list[int]) -> None:
+        if self.session.current in indices:
+            self.refresh()
+
+    def refresh(self, *_: object) -> None:
+        s = self.session
+        x = s.image(s.current)
+        self._x = x
+        if x is None:
+            for item in self.items:
+                item.clear()
+            self.caption.setText("no image" if not s.busy else "Loading…")
+            self._show_adversarial(None)
+            return
+        truth = s.label(s.current)
+        name = s.images.names[s.current]
+        truth_text = f"truth {s.label_name(truth)}, " if truth >= 0 else ""
+        self.caption.setText(f"{name} — {truth_text}predicted {s.label_name(s.prediction(s.current))}")
+        self.items[0].setImage(to_display(x, s.value_range), levels=(0.0, 1.0), autoLevels=False)
+        if self._shape != x.shape:
+            self._shape = x.shape
+            self.views[0].autoRange(padding=0.02)
+        self._show_adversarial(s.adversarial(s.current))
+
+    def _show_adversarial(self, adv: np.ndarray | None, live: bool = False) -> None:
+        s = self.session
+        self._adv = adv
+        if adv is None or self._x is None:
+            self.items[1].clear()
+            self.items[2].clear()
+            self._delta = None
+            self.metrics = None
+            self.titles[1].setText("adversarial (not attacked)")
+            self.titles[2].setText("perturbation")
+            self.metrics_label.setText("Linf – · L2 – · L0 – · PSNR –")
+            return
+        self.items[1].setImage(to_display(adv, s.value_range), levels=(0.0, 1.0), autoLevels=False)
+        self._delta = (adv - self._x).astype(np.float32)
+        self.items[2].setImage(signed_perturbation(self._delta), autoLevels=False)
+        self.metrics = norms(self._x, adv, s.value_range)
+        m = self.metrics
+        psnr = "∞" if math.isinf(m["psnr"]) else f"{m['psnr']:.1f} dB"
+        self.metrics_label.setText(
+            f"Linf {m['linf']:.4f} · L2 {m['l2']:.4f} · L0 {m['l0']} · PSNR {psnr}")
+        result = s.results.get(s.current)
+        if live:
+            self.titles[1].setText("adversarial (running…)")
+        elif result is not None:
+            pred = s.label_name(int(result.adv_probs.argmax()))
+            self.titles[1].setText(f"adversarial ({result.attack}) → {pred}")
+        self._update_levels()
+
+    def _update_levels(self) -> None:
+        gain = gain_from_slider(self.gain.value())
+        self.gain_label.setText(f"gain ×{gain:.3g}")
+        lo, hi = self.session.value_range
+        limit = (hi - lo) / gain
+        self.items[2].setLevels([-limit, limit])
+        if self._delta is not None:
+            self.titles[2].setText(f"perturbation (blue − / red +, ±{limit:.3g})")
+
+    # --- pixel readout ---------------------------------------------------------------------
+    def pixel_at(self, view_index: int, scene_pos: QPointF) -> tuple[int, int] | None:
+        view = self.views[view_index]
+        if self._x is None or not view.sceneBoundingRect().contains(scene_pos):
+            return None
+        point = view.mapSceneToView(scene_pos)
+        col, row = int(math.floor(point.x())), int(math.floor(point.y()))
+        height, width = self._x.shape[1:]
+        if 0 <= row < height and 0 <= col < width:
+            return row, col
+        return None
+
+    def _on_mouse(self, scene_pos: QPointF) -> None:
+        for index in range(len(self.views)):
+            hit = self.pixel_at(index, scene_pos)
+            if hit is not None:
+                self.readout.setText(self.describe_pixel(*hit))
+                return
+
+    def describe_pixel(self, row: int, col: int) -> str:
+        assert self._x is not None
+        text = f"pixel (x={col}, y={row})  original {_values(self._x[:, row, col])}"
+        if self._adv is not None and self._delta is not None:
+            text += f"  adversarial {_values(self._adv[:, row, col])}  Δ {_values(self._delta[:, row, col], True)}"
+        return text
+
+
+def _values(v: np.ndarray, signed: bool = False) -> str:
+    fmt = "{:+.4f}" if signed else "{:.4f}"
+    parts = [fmt.format(float(a)) for a in v]
+    return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ")"

@@ -1,0 +1,408 @@
+"""The GUI's state: model, images, predictions, attack results, as a QObject with signals.
+
+Panels observe the Session and call its commands; they never call each other. The Session hands
+every heavy step to the worker (`JobRunner`) and commits new state only when a job succeeded, so
+an error leaves what the user had untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from advinspect.core.errors import AdvInspectError
+from advinspect.core.jobs import ProgressEvent
+from advinspect.gui import tasks
+from advinspect.gui.tasks import AttackOutcome, ImageSet, ModelState
+from advinspect.gui.worker import Job, JobRunner
+
+PICKLE_HINT = "unpickling can run arbitrary code"
+
+
+@dataclass
+class ImageResult:
+    """The latest attack on one image."""
+
+    x_adv: np.ndarray  # (C, H, W)
+    adv_probs: np.ndarray  # (classes,)
+    success: bool
+    linf: float
+    l2: float
+    l0: int
+    attack: str
+    params: dict[str, Any]
+    cancelled: bool = False
+
+
+class Session(QObject):
+    """Model, images, predictions and results; commands that run jobs on the worker."""
+
+    attacks_changed = Signal()
+    model_changed = Signal()
+    images_changed = Signal()
+    results_changed = Signal(list)  # image indices whose result changed
+    current_changed = Signal(int)
+    selection_changed = Signal(list)
+    preview_changed = Signal(int)  # live adversarial of an image changed
+    trace_reset = Signal(str)
+    trace_point = Signal(float, float, float)  # iteration, loss, true-class confidence
+    trace_final = Signal(list)
+    busy_changed = Signal(bool)
+    job_changed = Signal(str)  # name of the running job, "" when idle
+    progress = Signal(int, int, str, float)  # step, total, message, eta seconds (-1 unknown)
+    attack_started = Signal(str)
+    attack_finished = Signal(object)
+    ready = Signal()  # a model and its images are loaded and predicted
+    message = Signal(str, str, str)  # level, text, details -> Log dock
+    error = Signal(str, str, str)  # title, message, details -> error dialog
+    trust_needed = Signal(str)  # path of a pickle file the user must confirm
+
+    def __init__(self, device: str = "auto", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.device = device
+        self.runner = JobRunner(self)
+        self.runner.job_started.connect(self._on_job_started)
+        self.runner.busy_changed.connect(self._on_busy_changed)
+        self.attacks: dict[str, type] = {}
+        self.clf: Any = None
+        self.info: dict[str, Any] = {}
+        self.model_path: str | None = None
+        self.sources: list[str] = []
+        self.images: ImageSet | None = None
+        self.probs: np.ndarray | None = None
+        self.results: dict[int, ImageResult] = {}
+        self.live: dict[int, np.ndarray] = {}
+        self.current = -1
+        self.selection: list[int] = []
+        self.attack_job: Job | None = None
+        self._attack_steps = 1
+        self._attack_indices = np.zeros(0, dtype=np.int64)
+
+    # --- derived state the panels read ----------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
+
+    @property
+    def count(self) -> int:
+        return 0 if self.images is None else len(self.images)
+
+    @property
+    def spec(self) -> Any:
+        return None if self.clf is None else self.clf.spec
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        return (0.0, 1.0) if self.clf is None else tuple(self.clf.spec.value_range)
+
+    def label_name(self, index: int) -> str:
+        if index < 0:
+            return "?"
+        return self.clf.spec.label_name(int(index)) if self.clf is not None else str(index)
+
+    def label(self, i: int) -> int:
+        return int(self.images.labels[i]) if self.images is not None else -1
+
+    def prediction(self, i: int) -> int:
+        return int(self.probs[i].argmax()) if self.probs is not None else -1
+
+    def image(self, i: int) -> np.ndarray | None:
+        if self.images is None or not 0 <= i < len(self.images):
+            return None
+        return self.images.x[i]
+
+    def adversarial(self, i: int) -> np.ndarray | None:
+        """The live preview while an attack runs on `i`, else its last result, else None."""
+        if i in self.live:
+            return self.live[i]
+        result = self.results.get(i)
+        return None if result is None else result.x_adv
+
+    def status(self, i: int) -> str | None:
+        """'flipped' or 'held' once attacked, None before."""
+        result = self.results.get(i)
+        if result is None:
+            return None
+        return "flipped" if result.success else "held"
+
+    # --- commands --------------------------------------------------------------------------
+    def start(self, model: str | None, images: list[str], demo: bool) -> None:
+        """What the app does right after the window shows: find attacks, open the first model."""
+        self.runner.submit("find attacks", tasks.discover_attacks, on_done=self._on_attacks,
+                           on_error=partial(self._fail, "Cannot list attacks"))
+        if model is not None:
+            self.open_model(model, sources=images)
+        elif demo or not images:
+            self.open_demo()
+        else:
+            self.sources = list(images)
+            self.log("info", "images will load once a model is open")
+
+    def open_demo(self) -> None:
+        from advinspect.core.data.demo import DEMO_MODEL, DEMO_SAMPLES, demo_available
+
+        if not demo_available():
+            self._fail("Demo not found", f"the demo model or images are missing under {DEMO_MODEL.parent.parent}", "")
+            return
+        self.open_model(str(DEMO_MODEL), sources=[str(DEMO_SAMPLES)])
+
+    def open_model(self, path: str, *, sources: list[str] | None = None, trust_pickle: bool = False,
+                   spec: Any = None, save_sidecar: bool = False) -> Job:
+        """Load a model and refit the images to it; on failure everything stays as it was."""
+        sources = list(self.sources if sources is None else sources)
+        name = Path(path).name
+
+        def job(progress, cancel) -> ModelState:
+            state = tasks.open_model(path, sources, device=self.device, trust_pickle=trust_pickle,
+                                     spec=spec, progress=progress, cancel=cancel)
+            if save_sidecar:
+                from advinspect.core.models import write_sidecar
+
+                write_sidecar(path, state.clf.spec)
+            return state
+
+        def failed(message: str, details: str) -> None:
+            if PICKLE_HINT in message and not trust_pickle:
+                self.log("warning", message)
+                self.trust_needed.emit(path)
+                return
+            self._fail(f"Cannot open {name}", message, details)
+
+        self.log("info", f"opening model {path}")
+        return self.runner.submit(f"open {name}", job, on_done=partial(self._commit_model, path, sources),
+                                  on_error=failed, on_progress=self._progress_only)
+
+    def apply_spec(self, spec: Any) -> Job | None:
+        """Reload the current model with an edited spec; saved as a sidecar once it fits."""
+        if self.model_path is None:
+            self._fail("No model file", "the spec of an in-memory model cannot be saved", "")
+            return None
+        return self.open_model(self.model_path, spec=spec, save_sidecar=True)
+
+    def use_classifier(self, clf: Any, sources: list[str] | None = None,
+                       images: ImageSet | None = None) -> Job:
+        """Adopt an in-memory Classifier (benchmarks, tests, scripting)."""
+        sources = list(self.sources if sources is None else sources)
+
+        def job(progress, cancel) -> ModelState:
+            state = tasks.open_model(None, [] if images is not None else sources, clf=clf,
+                                     progress=progress, cancel=cancel)
+            if images is not None:
+                state.images = images
+                state.probs = tasks.predict(clf, images.x, progress=progress, cancel=cancel)
+            return state
+
+        return self.runner.submit("use model", job, on_done=partial(self._commit_model, None, sources),
+                                  on_error=partial(self._fail, "Cannot use the model"))
+
+    def open_images(self, paths: list[str]) -> Job | None:
+        """Replace the image set; a failing file is reported, the others still load."""
+        if self.clf is None:
+            self.sources = list(paths)
+            self.log("info", "images will load once a model is open")
+            return None
+        clf, sources = self.clf, list(paths)
+
+        def job(progress, cancel):
+            return tasks.images_with_predictions(clf, sources, progress=progress, cancel=cancel)
+
+        self.log("info", f"opening images {', '.join(sources)}")
+        return self.runner.submit("open images", job, on_done=partial(self._commit_images, sources),
+                                  on_error=partial(self._fail, "Cannot open images"),
+                                  on_progress=self._progress_only)
+
+    def set_current(self, index: int) -> None:
+        if index != self.current and (index == -1 or 0 <= index < self.count):
+            self.current = index
+            self.current_changed.emit(index)
+
+    def set_selection(self, indices: list[int]) -> None:
+        indices = sorted(set(int(i) for i in indices if 0 <= i < self.count))
+        if indices != self.selection:
+            self.selection = indices
+            self.selection_changed.emit(indices)
+
+    def run_attack(self, name: str, values: dict[str, Any], indices: list[int] | None = None, *,
+                   target: int | None = None, seed: int = 0) -> Job | None:
+        """Attack the images at `indices` (default: the selection, else the current image)."""
+        try:
+            attack, chosen = self._prepare_attack(name, values, indices, target)
+        except AdvInspectError as exc:
+            self._fail("Cannot run the attack", str(exc), "")
+            return None
+        assert self.images is not None
+        x = self.images.x[chosen]
+        labels = self.images.labels[chosen]
+        targets = None if target is None else np.full(len(chosen), target, dtype=np.int64)
+        clf = self.clf
+
+        def job(progress, cancel) -> AttackOutcome:
+            return tasks.run_attack(attack, clf, x, labels, chosen, target=targets, seed=seed,
+                                    progress=progress, cancel=cancel)
+
+        self._attack_steps = max(1, int(attack.total_steps()))
+        self._attack_indices = chosen
+        self.live.clear()
+        params = tasks.params_dict(attack.params)
+        self.log("info", f"run {attack.name} on {len(chosen)} image(s), params {params}, seed {seed}, "
+                         f"target {self.label_name(target) if target is not None else 'none'}, "
+                         f"device {self.info.get('device', '?')}")
+        self.trace_reset.emit(attack.title)
+        self.attack_started.emit(attack.name)
+        self.attack_job = self.runner.submit(
+            f"{attack.title} on {len(chosen)} image(s)", job, previews=True,
+            on_done=self._commit_attack, on_error=self._attack_failed, on_progress=self._attack_progress)
+        return self.attack_job
+
+    def cancel(self) -> None:
+        if self.runner.current is not None:
+            self.log("info", f"cancelling {self.runner.current.name}")
+        self.runner.cancel()
+
+    def shutdown(self) -> bool:
+        return self.runner.shutdown()
+
+    def log(self, level: str, text: str, details: str = "") -> None:
+        self.message.emit(level, text, details)
+
+    # --- internals -------------------------------------------------------------------------
+    def _prepare_attack(self, name: str, values: dict[str, Any], indices: list[int] | None,
+                        target: int | None) -> tuple[Any, np.ndarray]:
+        if self.clf is None or self.images is None or not len(self.images):
+            raise AdvInspectError("open a model and images first")
+        if self.attack_job is not None:
+            raise AdvInspectError("an attack is already running; cancel it first")
+        if name not in self.attacks:
+            raise AdvInspectError(f"unknown attack {name!r}")
+        chosen = indices if indices else (self.selection or ([self.current] if self.current >= 0 else []))
+        if not chosen:
+            raise AdvInspectError("select at least one image")
+        cls = self.attacks[name]
+        attack = cls.from_values(values)
+        if target is not None and not cls.supports_targeted:
+            raise AdvInspectError(f"{cls.title} has no targeted version")
+        return attack, np.asarray(sorted(set(chosen)), dtype=np.int64)
+
+    def _on_attacks(self, attacks: dict[str, type]) -> None:
+        self.attacks = dict(attacks)
+        self.attacks_changed.emit()
+
+    def _commit_model(self, path: str | None, sources: list[str], state: ModelState) -> None:
+        first = self.clf is None
+        self.clf, self.info, self.model_path = state.clf, state.info, path
+        self.results.clear()
+        self.live.clear()
+        self.log("info", f"model {state.clf.describe_short()} on {state.info.get('device')} "
+                         f"loaded in {state.seconds:.2f} s")
+        self.model_changed.emit()
+        if state.images is not None:
+            self.sources = sources
+            self._set_images(state.images, state.probs)
+        elif self.images is not None:  # an in-memory model with no sources: images do not fit
+            self.images, self.probs = None, None
+            self._set_images(None, None)
+        if first or self.images is not None:
+            self.ready.emit()
+
+    def _commit_images(self, sources: list[str], loaded: tuple[ImageSet, np.ndarray]) -> None:
+        self.sources = sources
+        self.results.clear()
+        self.live.clear()
+        self._set_images(*loaded)
+
+    def _set_images(self, images: ImageSet | None, probs: np.ndarray | None) -> None:
+        self.images, self.probs = images, probs
+        self.current, self.selection = -1, []
+        if images is not None:
+            correct = int((probs.argmax(1) == images.labels).sum()) if images.has_labels else None
+            acc = f", clean accuracy {correct}/{len(images)}" if correct is not None else ""
+            self.log("info", f"{len(images)} images loaded{acc}")
+            if images.errors:
+                self._fail("Some images could not be read",
+                           f"{len(images.errors)} file(s) failed; the other {len(images)} loaded",
+                           "\n".join(images.errors))
+        self.images_changed.emit()
+        if images is not None and len(images):
+            self.set_current(0)
+            self.set_selection([0])
+
+    def _progress_only(self, event: ProgressEvent) -> None:
+        self.progress.emit(event.step, event.total, event.message, self._eta(event))
+
+    def _eta(self, event: ProgressEvent) -> float:
+        job = self.runner.current
+        if job is None or job.started is None or event.step <= 0 or event.total <= 0:
+            return -1.0
+        elapsed = time.monotonic() - job.started
+        return elapsed * (event.total - event.step) / event.step
+
+    def _attack_progress(self, event: ProgressEvent) -> None:
+        self._progress_only(event)
+        preview = event.preview
+        if not isinstance(preview, dict):
+            return
+        iteration = event.step / max(1, event.total) * self._attack_steps
+        if "loss" in preview or "confidence" in preview:
+            self.trace_point.emit(iteration, float(preview.get("loss", np.nan)),
+                                  float(preview.get("confidence", np.nan)))
+        x_adv = preview.get("x_adv")
+        if x_adv is None:
+            return
+        offset = int(preview.get("offset", 0))
+        for j in range(len(x_adv)):
+            k = offset + j
+            if k < len(self._attack_indices):
+                self.live[int(self._attack_indices[k])] = x_adv[j]
+        if self.current in self.live:
+            self.preview_changed.emit(self.current)
+
+    def _commit_attack(self, outcome: AttackOutcome) -> None:
+        self.attack_job = None
+        self.live.clear()
+        r = outcome.result
+        completed = r.completed if r.completed is not None else np.ones(r.n, dtype=bool)
+        changed = []
+        for k, index in enumerate(outcome.indices.tolist()):
+            if not (completed[k] or r.success[k]):
+                continue  # never reached before the cancel: no result to show
+            self.results[index] = ImageResult(
+                x_adv=r.x_adv[k], adv_probs=outcome.adv_probs[k], success=bool(r.success[k]),
+                linf=float(r.linf[k]), l2=float(r.l2[k]), l0=int(r.l0[k]), attack=r.attack,
+                params=dict(r.params), cancelled=bool(r.cancelled))
+            changed.append(index)
+        summary = r.summary()
+        state = "cancelled" if r.cancelled else "finished"
+        self.log("info", f"{r.attack} {state} in {r.seconds:.2f} s on {r.device}: "
+                         f"{int(r.success.sum())}/{r.n} flipped, "
+                         f"success rate {summary['success_rate']:.0%}")
+        self.trace_final.emit(list(r.trace))
+        self.results_changed.emit(changed)
+        if self.current >= 0:
+            self.preview_changed.emit(self.current)
+        self.attack_finished.emit(outcome)
+
+    def _attack_failed(self, message: str, details: str) -> None:
+        self.attack_job = None
+        self.live.clear()
+        if self.current >= 0:
+            self.preview_changed.emit(self.current)
+        self._fail("Attack failed", message, details)
+        self.attack_finished.emit(None)
+
+    def _fail(self, title: str, message: str, details: str) -> None:
+        self.log("error", f"{title}: {message}", details)
+        self.error.emit(title, message, details)
+
+    def _on_job_started(self, job: Job) -> None:
+        self.job_changed.emit(job.name)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        if not busy:
+            self.job_changed.emit("")
+        self.busy_changed.emit(busy)

@@ -1,0 +1,1 @@
+"""Reusable widgets: the parameter form generated from a dataclass, image helpers."""
