@@ -16,7 +16,7 @@ from typing import Any
 from advinspect import __version__
 from advinspect.core.errors import AdvInspectError
 
-COMMANDS = ("gui", "info", "predict", "attack")
+COMMANDS = ("gui", "info", "predict", "attack", "evaluate")
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -225,6 +225,56 @@ def cmd_attack(args: argparse.Namespace) -> int:
     return 130 if result.cancelled else 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from advinspect.core.attacks import get_attack
+    from advinspect.core.attacks.base import parse_number
+    from advinspect.core.evaluate import EvaluationConfig, evaluate
+    from advinspect.core.report.plots import write_evaluation_plots
+    from advinspect.core.report.results import write_json
+
+    attacks = tuple(args.attack or ["pgd"])
+    for name in attacks:
+        get_attack(name)  # fail on a typo before loading anything
+    eps = tuple(parse_number(e) for e in args.eps.split(",")) if args.eps else None
+    params: dict[str, Any] = {}
+    if args.steps is not None:
+        params["steps"] = args.steps
+    for pair in args.param or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise AdvInspectError(f"--param takes key=value, got {pair!r}")
+        params[key.strip()] = value.strip()
+    out = Path(args.out)
+    if (out / "evaluation.json").exists() and not args.force:
+        raise AdvInspectError(f"{out / 'evaluation.json'} exists; pass --force to overwrite")
+    clf = _load_model(args)
+    batch = _load_images(clf, args.data)
+    if not batch.has_labels:
+        raise AdvInspectError("evaluate needs labels: give a folder of class folders (e.g. digits/3/*.png)")
+    config = EvaluationConfig(attacks=attacks, params=params, calibration_split=args.calibration_split,
+                              n_bins=args.bins, seed=args.seed, batch_size=args.batch_size,
+                              sanity_checks=not args.no_sanity_checks, **({"eps": eps} if eps else {}))
+    with _progress_bar("evaluate") as progress:
+        result = evaluate(clf, batch.x, batch.labels, config, progress=progress)
+    from advinspect.core.report.results import provenance
+
+    data = {**result.data, "provenance": {**provenance(clf), "command": "advinspect " + " ".join(
+        shlex.quote(a) for a in sys.argv[1:])}}
+    path = write_json(out / "evaluation.json", data)
+    write_evaluation_plots(data, out)
+    calib = data["calibration"]
+    print(f"clean accuracy {data['clean_accuracy']:.4f} on {data['n']} images; ECE {calib['ece']:.4f} "
+          f"(after temperature T={calib['temperature']:.3f}: {calib['ece_after_temperature']:.4f} held-out, "
+          f"was {calib['held_out_before']['ece']:.4f}); NLL {calib['nll']:.4f}; Brier {calib['brier']:.4f}")
+    for curve in data["curves"]:
+        points = ", ".join(f"{e:.4g}: {a:.4f}" for e, a in zip(curve["eps"], curve["robust_accuracy"], strict=True))
+        print(f"{curve['attack']} robust accuracy by eps: {points}")
+    for warning in data["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote {path} and plots in {out}")
+    return 130 if result.cancelled else 0
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -285,6 +335,27 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--out", required=True, help="output folder")
     attack.add_argument("--force", action="store_true", help="overwrite existing results in --out")
     attack.set_defaults(func=cmd_attack)
+
+    evaluate = sub.add_parser("evaluate", help="robustness curves, calibration, histograms over a labelled set",
+                              description="Evaluate a model over a labelled set (a folder of class folders): "
+                              "clean accuracy, robust accuracy versus epsilon per attack, confidence histograms, "
+                              "calibration with temperature scaling, per-class accuracy, confusion matrices and "
+                              "sanity checks. Writes DIR/evaluation.json and PNG plots.")
+    _add_model_flags(evaluate)
+    evaluate.add_argument("data", nargs="+", help="labelled set: folder of class folders")
+    evaluate.add_argument("--attack", action="append", help="attack to run (repeat for several; default pgd)")
+    evaluate.add_argument("--eps", help="comma-separated budgets, fractions allowed (default 0,1/255,2/255,4/255,8/255)")
+    evaluate.add_argument("--steps", type=int, help="attack iterations")
+    evaluate.add_argument("--param", action="append", metavar="KEY=VALUE", help="other attack parameters")
+    evaluate.add_argument("--calibration-split", type=float, default=0.5,
+                          help="fraction held out to evaluate temperature scaling (default 0.5)")
+    evaluate.add_argument("--bins", type=int, default=15, help="reliability bins (default 15)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--batch-size", type=int)
+    evaluate.add_argument("--no-sanity-checks", action="store_true", help="skip the gradient-masking checks")
+    evaluate.add_argument("--out", required=True, help="output folder")
+    evaluate.add_argument("--force", action="store_true", help="overwrite existing results in --out")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

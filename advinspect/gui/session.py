@@ -50,7 +50,7 @@ class Session(QObject):
     current_changed = Signal(int)
     selection_changed = Signal(list)
     preview_changed = Signal(int)  # live adversarial of an image changed
-    trace_reset = Signal(str)
+    trace_reset = Signal(str, int)  # attack title, iterations
     trace_point = Signal(float, float, float)  # iteration, loss, true-class confidence
     trace_final = Signal(list)
     busy_changed = Signal(bool)
@@ -132,12 +132,13 @@ class Session(QObject):
         return "flipped" if result.success else "held"
 
     # --- commands --------------------------------------------------------------------------
-    def start(self, model: str | None, images: list[str], demo: bool) -> None:
-        """What the app does right after the window shows: find attacks, open the first model."""
+    def start(self, model: str | None, images: list[str], demo: bool, trust_pickle: bool = False) -> None:
+        """What the app does right after the window shows: find attacks, open the first model.
+        `trust_pickle` is the command line's --trust-pickle: the user already confirmed trust."""
         self.runner.submit("find attacks", tasks.discover_attacks, on_done=self._on_attacks,
                            on_error=partial(self._fail, "Cannot list attacks"))
         if model is not None:
-            self.open_model(model, sources=images)
+            self.open_model(model, sources=images, trust_pickle=trust_pickle)
         elif demo or not images:
             self.open_demo()
         else:
@@ -253,7 +254,7 @@ class Session(QObject):
         self.log("info", f"run {attack.name} on {len(chosen)} image(s), params {params}, seed {seed}, "
                          f"target {self.label_name(target) if target is not None else 'none'}, "
                          f"device {self.info.get('device', '?')}")
-        self.trace_reset.emit(attack.title)
+        self.trace_reset.emit(attack.title, self._attack_steps)
         self.attack_started.emit(attack.name)
         self.attack_job = self.runner.submit(
             f"{attack.title} on {len(chosen)} image(s)", job, previews=True,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -114,7 +115,8 @@ def checkpoints(steps: int) -> list[int]:
         if nxt > 1:
             break
         p.append(nxt)
-    return sorted({math.ceil(v * steps) for v in p} - {0})
+    # round first: 0.22 * 100 is 22.000000000000004 in floating point, not a reason for 23
+    return sorted({math.ceil(round(v * steps, 6)) for v in p} - {0})
 
 
 def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -129,6 +131,41 @@ def random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Genera
     direction = l2_normalize(torch.randn(x.shape, generator=generator, device=x.device))
     radius = torch.rand(len(x), generator=generator, device=x.device)
     return direction * _view(radius, x) * eps
+
+
+class SubsetContext:
+    """The context seen by a run over a subset `ids` of the batch (a restart, a target class, an
+    AutoAttack stage): its previews and success flags are widened back to the whole batch, and
+    its steps optionally shifted by `offset` within a larger `total`."""
+
+    def __init__(self, parent: Any, ids: torch.Tensor, x_full: torch.Tensor,
+                 success_full: torch.Tensor, *, offset: int = 0, total: int | None = None,
+                 extra: dict[str, float] | None = None) -> None:
+        self._parent, self._ids, self._x, self._success = parent, ids, x_full, success_full
+        self._offset, self._total, self._extra = offset, total, extra or {}
+
+    def __getattr__(self, name: str) -> Any:  # generator, seed, cancelled, ...
+        return getattr(self._parent, name)
+
+    def step(self, step: int, total: int | None = None, *, x_best: Any = None,
+             success: torch.Tensor | None = None, **trace: float) -> bool:
+        if trace:
+            trace.update(self._extra)
+        if success is not None:
+            full = self._success.clone()
+            if len(success) == len(self._ids):
+                full[self._ids] |= success
+            success = full
+        preview = None
+        if x_best is not None:
+            def preview(x_best=x_best) -> torch.Tensor:
+                part = x_best() if callable(x_best) else x_best
+                full = self._x.clone()
+                if len(part) == len(self._ids):
+                    full[self._ids] = part
+                return full
+        return self._parent.step(self._offset + step, self._total or total, x_best=preview,
+                                 success=success, **trace)
 
 
 @dataclass
@@ -272,7 +309,8 @@ def apgd_restarts(clf: Classifier, x: torch.Tensor, y: torch.Tensor, ctx: Attack
             break
         lt = loss_target[todo] if loss_target is not None else None
         gt = goal_target[todo] if goal_target is not None else None
-        run = apgd(clf, x[todo], y[todo], ctx, steps=steps, loss_target=lt, goal_target=gt,
+        sub_ctx = SubsetContext(ctx, todo, out, success)
+        run = apgd(clf, x[todo], y[todo], sub_ctx, steps=steps, loss_target=lt, goal_target=gt,  # type: ignore[arg-type]
                    step_offset=step_offset + r * steps, total_steps=total_steps, **kwargs)
         out[todo] = run.x_adv
         success[todo] = run.success
@@ -309,6 +347,8 @@ class APGD(Attack):
                             total_steps=self.total_steps(), loss_target=target, goal_target=target,
                             eps=p.eps, norm=p.norm, loss=p.loss, rho=p.rho, momentum=p.momentum,
                             early_stop=p.early_stop)
+        if not ctx.cancelled:  # early stop may end before the last step: finish the bar
+            ctx.step(self.total_steps())
         return BatchOutput(run.x_adv, iterations=run.iterations)
 
 
@@ -352,4 +392,6 @@ class APGDT(Attack):
                 out[todo & ~run.success] = run.x_adv[todo & ~run.success]
             iterations[todo] += run.iterations[todo]
             success |= run.success
+        if not ctx.cancelled:
+            ctx.step(self.total_steps())
         return BatchOutput(out, iterations=iterations)

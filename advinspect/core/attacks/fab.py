@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from advinspect.core.attacks.apgd import top_other_classes
+from advinspect.core.attacks.apgd import SubsetContext, top_other_classes
 from advinspect.core.attacks.base import Attack, AttackContext, BatchOutput, margin_success, param
 from advinspect.core.attacks.registry import register
 from advinspect.core.models.base import Classifier
@@ -85,12 +85,18 @@ def _norm(delta: torch.Tensor, norm: str) -> torch.Tensor:
     return flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
 
 
-def _target_gradient(clf: Classifier, x: torch.Tensor, y: torch.Tensor, s: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """g = z_s - z_c and its input gradient (one backward; samples are independent)."""
+def _target_gradient(clf: Classifier, x: torch.Tensor, y: torch.Tensor, s: torch.Tensor,
+                     strongest: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """g = z_s - z_c and its input gradient (one backward; samples are independent).
+
+    c is the true class (FAB-T: any misclassification counts), or with `strongest` the class
+    that currently beats s hardest — a point is only in class s once s beats all of them."""
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         logits = clf.logits(x)
+        if strongest:
+            others = logits.detach().scatter(1, s.view(-1, 1), float("-inf"))
+            y = others.argmax(1)
         g = logits.gather(1, s.view(-1, 1)).squeeze(1) - logits.gather(1, y.view(-1, 1)).squeeze(1)
         (grad,) = torch.autograd.grad(g.sum(), x)
     return g.detach(), grad.detach()
@@ -133,7 +139,7 @@ def fab_targeted(clf: Classifier, x: torch.Tensor, y: torch.Tensor, s: torch.Ten
         if len(idx) == 0:
             break
         x0 = flat[idx]
-        g, grad = _target_gradient(clf, cur, y[idx], s[idx])
+        g, grad = _target_gradient(clf, cur, y[idx], s[idx], goal_target is not None)
         with torch.no_grad():
             w = grad.flatten(1)
             xc = cur.flatten(1)
@@ -193,8 +199,10 @@ def fab_attack(clf: Classifier, x: torch.Tensor, y: torch.Tensor, target: torch.
                     radius = torch.where(torch.isfinite(radius), radius, torch.full_like(radius, 0.1 * (hi - lo)))
                     start = _random_start(xs, radius / 2, p.norm, lo, hi, ctx.generator)
                 sub = FABState(state.x_best[ids].clone(), state.norm_best[ids].clone())
+                sub_ctx = SubsetContext(ctx, ids, state.x_best, state.found)
                 fab_targeted(clf, xs, y[ids], targets[ids, j], None if target is None else target[ids],
-                             sub, ctx, params=p, start=start, step_offset=offset, total_steps=total_steps)
+                             sub, sub_ctx, params=p, start=start, step_offset=offset,  # type: ignore[arg-type]
+                             total_steps=total_steps)
                 state.x_best[ids], state.norm_best[ids] = sub.x_best, sub.norm_best
             offset += p.steps
     out = state.x_best
@@ -225,4 +233,6 @@ class FAB(Attack):
         total = self.params.steps * self.params.restarts * (1 if target is not None
                                                             else self.params.n_target_classes)
         x_adv, _ = fab_attack(clf, x, y, target, ctx, self.params, total)
+        if not ctx.cancelled:  # targets/early stop may end before the last step
+            ctx.step(total, total)
         return BatchOutput(x_adv)

@@ -86,7 +86,7 @@ class ConfidencePanel(Panel):
             self.adv_bars = pg.BarGraphItem(x=xs + offset, height=adv[self.classes], width=width,
                                             brush=ADV_COLOR, name="after")
             self.plot.addItem(self.adv_bars)
-        ticks = [(float(x), s.label_name(c)) for x, c in zip(xs, self.classes)]
+        ticks = [(float(x), s.label_name(c)) for x, c in zip(xs, self.classes, strict=True)]
         self.plot.getAxis("bottom").setTicks([ticks])
         self.plot.setXRange(-0.6, len(self.classes) - 0.4, padding=0)
         self._headline(clean, result)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from advinspect.gui.session import Session
 from advinspect.gui.widgets.imaging import norms, signed_perturbation, to_display
@@ -65,6 +65,9 @@ class InspectorView(QWidget):
         self._adv: np.ndarray | None = None
         self._delta: np.ndarray | None = None
         self.metrics: dict[str, float] | None = None
+        self._fit_view = True  # until the user zooms, the images fill the views on every resize
+        for view in self.views:
+            view.sigRangeChangedManually.connect(self._on_user_zoom)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse)
         session.current_changed.connect(self.refresh)
         session.images_changed.connect(self.refresh)
@@ -85,10 +88,34 @@ class InspectorView(QWidget):
         self.gain_label = QLabel()
         self.gain_label.setMinimumWidth(90)
         row.addWidget(self.gain_label)
+        self.auto_gain = QCheckBox("auto")
+        self.auto_gain.setObjectName("gain_auto")
+        self.auto_gain.setChecked(True)
+        self.auto_gain.setToolTip("scale the colours to the largest change (Linf) of each result")
+        self.auto_gain.toggled.connect(lambda on: on and self._fit_gain())
+        self.gain.sliderMoved.connect(lambda _v: self.auto_gain.setChecked(False))
+        row.addWidget(self.auto_gain)
         self.metrics_label = QLabel("Linf – · L2 – · L0 – · PSNR –")
         self.metrics_label.setObjectName("inspector_metrics")
         row.addWidget(self.metrics_label, 2)
         return row
+
+    def _on_user_zoom(self, *_: object) -> None:
+        self._fit_view = False
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._fit_view and self._x is not None:
+            self.views[0].autoRange(padding=0.02)
+
+    def _fit_gain(self) -> None:
+        """Gain so the colour scale ends at the perturbation's Linf (1 when there is none)."""
+        if self.metrics is None or self.metrics["linf"] <= 0:
+            return
+        lo, hi = self.session.value_range
+        gain = (hi - lo) / self.metrics["linf"]
+        self.gain.setValue(int(round(100 * math.log10(max(1.0, min(1000.0, gain))))))
+        self._update_levels()
 
     # --- updates ---------------------------------------------------------------------------
     def _on_busy(self, busy: bool) -> None:
@@ -120,6 +147,8 @@ class InspectorView(QWidget):
         self.items[0].setImage(to_display(x, s.value_range), levels=(0.0, 1.0), autoLevels=False)
         if self._shape != x.shape:
             self._shape = x.shape
+            self._fit_view = True
+        if self._fit_view:
             self.views[0].autoRange(padding=0.02)
         self._show_adversarial(s.adversarial(s.current))
 
@@ -149,6 +178,8 @@ class InspectorView(QWidget):
         elif result is not None:
             pred = s.label_name(int(result.adv_probs.argmax()))
             self.titles[1].setText(f"adversarial ({result.attack}) → {pred}")
+        if self.auto_gain.isChecked():
+            self._fit_gain()
         self._update_levels()
 
     def _update_levels(self) -> None:

@@ -230,3 +230,22 @@ def test_describe_has_identity(demo_clf):
     info = demo_clf.describe()
     assert info["format"] == "export" and len(info["sha256"]) == 64
     assert info["parameters"] == sum(p.numel() for p in TinyCNN().parameters()) or info["parameters"] > 1000
+
+
+def test_onnx_channels_last_layout_is_read_from_the_graph(tmp_path, tiny_module):
+    class ChannelsLast(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):  # (N, H, W, C)
+            return self.inner(x.permute(0, 3, 1, 2))
+
+    path = tmp_path / "nhwc.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(ChannelsLast(tiny_module), (torch.zeros(2, 8, 8, 1),), path, input_names=["x"],
+                          dynamic_axes={"x": {0: "n"}}, dynamo=False)
+    clf = load_model(path, device="cpu")
+    assert clf.layout == "NHWC" and clf.spec.input_shape == (1, 8, 8)
+    assert torch.allclose(clf.logits(X), _reference(tiny_module), atol=1e-4)

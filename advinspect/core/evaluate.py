@@ -1,0 +1,146 @@
+"""Batch evaluation over a labelled set: clean accuracy, robustness curves, confidence
+histograms, calibration (with temperature scaling), per-class accuracy, confusion matrices and
+sanity checks. One job function shared by `advinspect evaluate` and the GUI's Evaluate dock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from advinspect.core.errors import AdvInspectError
+from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
+from advinspect.core.metrics.calibration import calibration, fit_temperature, split_indices
+from advinspect.core.metrics.robustness import robustness_curve, sanity_warnings
+from advinspect.core.models.base import Classifier
+
+DEFAULT_EPS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
+HISTOGRAM_BINS = 20
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    attacks: tuple[str, ...] = ("pgd",)
+    eps: tuple[float, ...] = DEFAULT_EPS
+    params: dict[str, Any] = field(default_factory=dict)  # shared attack parameters (steps, ...)
+    calibration_split: float = 0.5
+    n_bins: int = 15
+    seed: int = 0
+    batch_size: int | None = None
+    sanity_checks: bool = True
+
+
+@dataclass
+class Evaluation:
+    """JSON-ready numbers in `data`; per-sample arrays (for linking plots to images) beside them."""
+
+    data: dict[str, Any]
+    labels: np.ndarray
+    clean_pred: np.ndarray
+    clean_confidence: np.ndarray
+    adv_pred: np.ndarray | None
+    adv_confidence: np.ndarray | None
+    x_adv: np.ndarray | None
+    cancelled: bool = False
+
+
+def confusion_matrix(labels: np.ndarray, pred: np.ndarray, k: int) -> list[list[int]]:
+    matrix = np.zeros((k, k), dtype=np.int64)
+    np.add.at(matrix, (labels, pred), 1)
+    return matrix.tolist()
+
+
+def confidence_histogram(confidence: np.ndarray) -> list[int]:
+    return np.histogram(confidence, bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0].tolist()
+
+
+def _reference_eps(eps: list[float]) -> float:
+    """The budget whose adversarials feed histograms and calibration: the median non-zero eps,
+    where some images flip and some hold (at the largest eps nearly every image flips)."""
+    nonzero = sorted(e for e in eps if e > 0) or sorted(eps)
+    return nonzero[(len(nonzero) - 1) // 2]
+
+
+def evaluate(clf: Classifier, x: torch.Tensor, y: torch.Tensor, config: EvaluationConfig = EvaluationConfig(), *,
+             progress: Progress = NO_PROGRESS, cancel: CancelToken = NEVER) -> Evaluation:
+    if not len(x):
+        raise AdvInspectError("nothing to evaluate: the set is empty")
+    if (y < 0).any():
+        raise AdvInspectError("evaluation needs labels: use a folder of class folders (e.g. digits/3/*.png)")
+    if not 0 < config.calibration_split < 1:
+        raise AdvInspectError("the calibration split must lie strictly between 0 and 1")
+    k = clf.num_classes
+    labels = y.cpu().numpy()
+    logits = clf.logits_batched(x).double().cpu()
+    probs = logits.softmax(1)
+    clean_conf, clean_pred_t = probs.max(1)
+    clean_pred, clean_conf = clean_pred_t.numpy(), clean_conf.numpy()
+    clean_correct = clean_pred == labels
+    clean_accuracy = float(clean_correct.mean())
+
+    curves, reference = [], None
+    n_runs = len(config.attacks)
+    for index, name in enumerate(config.attacks):
+        if cancel.cancelled:
+            break
+
+        def forward(event, index=index):
+            progress(index * event.total + event.step, n_runs * event.total, event.message, event.preview)
+
+        curve, results = robustness_curve(
+            clf, x, y, name, list(config.eps), config.params, progress=Progress(forward) if progress.active
+            else NO_PROGRESS, cancel=cancel, seed=config.seed, batch_size=config.batch_size)
+        curves.append(curve)
+        if reference is None and results:
+            reference = results[_reference_eps(list(results))]
+
+    fit, held = split_indices(len(x), config.calibration_split, config.seed)
+    temperature = fit_temperature(logits[fit], labels[fit]) if len(fit) else 1.0
+    calib = calibration(logits, labels, config.n_bins)
+    data: dict[str, Any] = {
+        "n": len(x),
+        "clean_accuracy": clean_accuracy,
+        "curves": [c.to_dict() for c in curves],
+        "calibration": {
+            **calib.to_dict(),
+            "temperature": temperature,
+            "ece_after_temperature": calibration(logits[held], labels[held], config.n_bins, temperature).ece,
+            "held_out_before": calibration(logits[held], labels[held], config.n_bins).to_dict(),
+            "held_out_after": calibration(logits[held], labels[held], config.n_bins, temperature).to_dict(),
+            "split": {"fit": len(fit), "held_out": len(held), "seed": config.seed},
+        },
+        "per_class": [],
+        "confusion": {"clean": confusion_matrix(labels, clean_pred, k)},
+        "histograms": {
+            "bins": np.linspace(0, 1, HISTOGRAM_BINS + 1).tolist(),
+            "clean": confidence_histogram(clean_conf),
+            "correct": confidence_histogram(clean_conf[clean_correct]),
+            "wrong": confidence_histogram(clean_conf[~clean_correct]),
+        },
+        "labels": list(clf.spec.labels or []),
+        "warnings": [],
+    }
+    adv_pred = adv_conf = x_adv = None
+    if reference is not None:
+        adv_pred, adv_conf, x_adv = reference.adv_pred, reference.adv_confidence, reference.x_adv
+        adv_logits = clf.logits_batched(torch.as_tensor(x_adv)).double().cpu()
+        data["reference_attack"] = {"attack": reference.attack, "eps": reference.params.get("eps")}
+        data["confusion"]["adversarial"] = confusion_matrix(labels, adv_pred, k)
+        data["histograms"]["adversarial"] = confidence_histogram(adv_conf)
+        data["calibration"]["adversarial"] = calibration(adv_logits, labels, config.n_bins).to_dict()
+    for c in range(k):
+        mask = labels == c
+        if mask.any():
+            row = {"class": clf.spec.label_name(c), "n": int(mask.sum()), "clean_accuracy": float(clean_correct[mask].mean())}
+            if adv_pred is not None:
+                row["adversarial_accuracy"] = float((adv_pred[mask] == c).mean())
+            data["per_class"].append(row)
+    if config.sanity_checks and not cancel.cancelled:
+        progress(1, 1, "sanity checks")
+        data["warnings"] = sanity_warnings(clf, x, y, clean_accuracy, curves, seed=config.seed, cancel=cancel,
+                                           steps=int(config.params.get("steps", 10) or 10))
+    data["cancelled"] = bool(cancel.cancelled)
+    return Evaluation(data, labels, clean_pred, clean_conf, adv_pred, adv_conf, x_adv, cancelled=bool(cancel.cancelled))

@@ -1,0 +1,1 @@
+"""Metrics: perturbation norms and image quality, calibration, robustness curves."""

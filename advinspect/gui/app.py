@@ -1,0 +1,79 @@
+"""QApplication start-up and the `advinspect gui` entry point."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+SCREENSHOT_TIMEOUT_MS = 180_000
+SCREENSHOT_ATTACK = ("fgsm", {"eps": "0.2"})  # a budget that flips the first demo digit
+
+
+def _application() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setOrganizationName("advinspect")
+        app.setApplicationName("advinspect")
+    return app  # type: ignore[return-value]
+
+
+def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | None,
+            device: str = "auto", trust_pickle: bool = False) -> int:
+    """Create the application and the window, load the model and images after it shows.
+
+    With `screenshot`, run FGSM on the first demo image, save the window as a PNG and exit
+    (0 when saved). `trust_pickle` allows a pickled model given on the command line.
+    """
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    app = _application()
+    from advinspect.gui.main_window import MainWindow
+    from advinspect.gui.settings import make_settings
+
+    settings_dir = None
+    if screenshot:
+        # A fixed layout for the picture, never the user's; errors must not block on a dialog.
+        os.environ.setdefault("ADVINSPECT_GUI_NO_DIALOGS", "1")
+        settings_dir = tempfile.TemporaryDirectory(prefix="advinspect-shot-")
+        settings = make_settings(str(Path(settings_dir.name) / "settings.ini"))
+        settings.setValue("theme", "light")
+    else:
+        settings = make_settings()
+    window = MainWindow(settings, device=device, confirm_close=not screenshot)
+    status = {"code": 0}
+    if screenshot:
+        demo = demo or model is None
+        attack, values = SCREENSHOT_ATTACK
+        window.take_screenshot_after_attack(str(screenshot), attack, values)
+        window.screenshot_saved.connect(lambda path: (print(f"saved {path}"), window.close(), app.quit()))
+
+        def failed(title: str, message: str, _details: str) -> None:
+            status["code"] = 1
+            window.close()
+            app.quit()
+
+        window.session.error.connect(failed)
+
+        def timeout() -> None:
+            print("advinspect: screenshot timed out", file=sys.stderr)
+            status["code"] = 1
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, timeout)
+    window.show()
+    QTimer.singleShot(0, lambda: window.start(model, images, demo, trust_pickle))
+    app.aboutToQuit.connect(window.session.shutdown)
+    code = app.exec()
+    window.session.shutdown()
+    if settings_dir is not None:
+        settings_dir.cleanup()
+    return status["code"] or code
+

@@ -1,0 +1,251 @@
+"""Images dock: thumbnail grid with truth, prediction and an attacked badge; filter; multi-select."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QItemSelectionModel, QModelIndex, QSize, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from advinspect.gui.panels import Panel
+from advinspect.gui.session import Session
+from advinspect.gui.widgets.imaging import thumbnail
+
+FILTERS = ("all", "correct", "wrong", "flipped", "held", "not attacked")
+THUMB = 64
+BADGE_COLORS = {"flipped": QColor("#c0392b"), "held": QColor("#2e8b57")}
+
+
+def with_badge(pixmap: QPixmap, status: str) -> QPixmap:
+    """The thumbnail with a coloured corner badge: red once flipped, green when it held."""
+    badged = QPixmap(pixmap)
+    painter = QPainter(badged)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    size = max(10, pixmap.width() // 4)
+    painter.setPen(QPen(QColor("white"), 1.5))
+    painter.setBrush(BADGE_COLORS[status])
+    painter.drawEllipse(pixmap.width() - size - 2, 2, size, size)
+    painter.end()
+    return badged
+
+
+def keep(session: Session, i: int, name: str) -> bool:
+    """Whether image `i` passes the filter `name`."""
+    if name == "all":
+        return True
+    if name in ("correct", "wrong"):
+        truth = session.label(i)
+        right = truth < 0 or session.prediction(i) == truth
+        return right if name == "correct" else not right
+    status = session.status(i)
+    if name == "not attacked":
+        return status is None
+    return status == name
+
+
+class ImageListModel(QAbstractListModel):
+    """Rows are the images passing the filter; thumbnails are made on demand and cached."""
+
+    IndexRole = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+        self.rows: list[int] = []
+        self.filter = "all"
+        self._thumbs: dict[int, QPixmap] = {}
+
+    def rebuild(self, clear_cache: bool = False) -> None:
+        self.beginResetModel()
+        if clear_cache:
+            self._thumbs.clear()
+        s = self.session
+        self.rows = [i for i in range(s.count) if keep(s, i, self.filter)]
+        self.endResetModel()
+
+    def row_of(self, image_index: int) -> int:
+        try:
+            return self.rows.index(image_index)
+        except ValueError:
+            return -1
+
+    def refresh_images(self, indices: list[int]) -> None:
+        for i in indices:
+            row = self.row_of(i)
+            if row >= 0:
+                self.dataChanged.emit(self.index(row), self.index(row))
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.rows):
+            return None
+        i = self.rows[index.row()]
+        s = self.session
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.caption(i)
+        if role == Qt.ItemDataRole.DecorationRole:
+            if i not in self._thumbs:
+                self._thumbs[i] = thumbnail(s.images.x[i], s.value_range, THUMB)
+            status = s.status(i)
+            return with_badge(self._thumbs[i], status) if status else self._thumbs[i]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{s.images.names[i]}\n{self.caption(i).replace(chr(10), ' · ')}"
+        if role == Qt.ItemDataRole.ForegroundRole:
+            status = s.status(i)
+            return QBrush(BADGE_COLORS[status]) if status else None
+        if role == self.IndexRole:
+            return i
+        return None
+
+    def caption(self, i: int) -> str:
+        s = self.session
+        truth = s.label(i)
+        pred = s.prediction(i)
+        text = f"{s.label_name(truth) if truth >= 0 else '?'} → {s.label_name(pred)}"
+        status = s.status(i)
+        if status is not None:
+            result = s.results[i]
+            text += f"\n{status.upper()} → {s.label_name(int(result.adv_probs.argmax()))}"
+        return text
+
+
+class ImagesPanel(Panel):
+    object_name = "ImagesDock"
+    title = "Images"
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(session, parent)
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(4, 4, 4, 4)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("show"))
+        self.filter_box = QComboBox()
+        self.filter_box.setObjectName("image_filter")
+        self.filter_box.addItems(list(FILTERS))
+        self.filter_box.setToolTip("correct/wrong: clean prediction vs truth; flipped/held: after an attack")
+        self.filter_box.currentTextChanged.connect(self.set_filter)
+        top.addWidget(self.filter_box, 1)
+        self.select_all = QPushButton("Select all")
+        self.select_all.setToolTip("select every shown image to attack them as a batch")
+        self.select_all.clicked.connect(self._select_all)
+        top.addWidget(self.select_all)
+        layout.addLayout(top)
+        self.model = ImageListModel(session)
+        self.view = QListView()
+        self.view.setObjectName("image_grid")
+        self.view.setViewMode(QListView.ViewMode.IconMode)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setMovement(QListView.Movement.Static)
+        self.view.setUniformItemSizes(True)
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(200)
+        self.view.setIconSize(QSize(THUMB, THUMB))
+        self.view.setGridSize(QSize(THUMB + 40, THUMB + 46))
+        self.view.setWordWrap(True)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setModel(self.model)
+        self.view.selectionModel().currentChanged.connect(self._on_current)
+        self.view.selectionModel().selectionChanged.connect(self._on_selection)
+        layout.addWidget(self.view, 1)
+        self.count_label = QLabel("no images")
+        layout.addWidget(self.count_label)
+        self.setWidget(body)
+        self._syncing = False
+        session.images_changed.connect(lambda: self._rebuild(clear_cache=True))
+        session.model_changed.connect(lambda: self._rebuild(clear_cache=True))
+        session.results_changed.connect(self._on_results)
+        session.current_changed.connect(self._show_current)
+
+    def set_filter(self, name: str) -> None:
+        if name != self.model.filter:
+            self.model.filter = name
+            index = self.filter_box.findText(name)
+            if index != self.filter_box.currentIndex():
+                self.filter_box.setCurrentIndex(index)
+            self._rebuild()
+
+    def visible_indices(self) -> list[int]:
+        return list(self.model.rows)
+
+    def select(self, indices: list[int]) -> None:
+        """Select these images (those shown); the first becomes current."""
+        selection = self.view.selectionModel()
+        selection.clearSelection()
+        rows = [r for r in (self.model.row_of(i) for i in indices) if r >= 0]
+        for row in rows:
+            selection.select(self.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+        if rows:
+            selection.setCurrentIndex(self.model.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.session.set_current(self.model.rows[rows[0]])
+        self._on_selection()
+
+    def _select_all(self) -> None:
+        self.view.selectAll()
+
+    def _rebuild(self, clear_cache: bool = False) -> None:
+        self._syncing = True
+        try:
+            self.model.rebuild(clear_cache)
+        finally:
+            self._syncing = False
+        self._update_count()
+        self._show_current(self.session.current)
+
+    def _update_count(self) -> None:
+        s = self.session
+        attacked = sum(1 for i in range(s.count) if i in s.results)
+        flipped = sum(1 for r in s.results.values() if r.success)
+        text = f"{len(self.model.rows)} of {s.count} shown"
+        if len(self.session.selection) > 1:
+            text += f" · {len(self.session.selection)} selected"
+        if attacked:
+            text += f" · {flipped}/{attacked} flipped"
+        self.count_label.setText(text)
+
+    def _on_results(self, indices: list[int]) -> None:
+        if self.model.filter in ("flipped", "held", "not attacked"):
+            self._rebuild()
+        else:
+            self.model.refresh_images(indices)
+            self._update_count()
+
+    def _show_current(self, index: int) -> None:
+        row = self.model.row_of(index)
+        if row < 0:
+            return
+        self._syncing = True
+        try:
+            model_index = self.model.index(row)
+            selection = self.view.selectionModel()
+            if selection.currentIndex() != model_index:
+                flag = QItemSelectionModel.SelectionFlag.NoUpdate
+                if index not in self.session.selection or not selection.hasSelection():
+                    flag = QItemSelectionModel.SelectionFlag.ClearAndSelect
+                selection.setCurrentIndex(model_index, flag)
+            self.view.scrollTo(model_index)
+        finally:
+            self._syncing = False
+
+    def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not self._syncing and current.isValid():
+            self.session.set_current(self.model.rows[current.row()])
+
+    def _on_selection(self, *_: object) -> None:
+        if self._syncing:
+            return
+        rows = sorted(index.row() for index in self.view.selectionModel().selectedIndexes())
+        self.session.set_selection([self.model.rows[r] for r in rows])
+        self._update_count()

@@ -1,0 +1,132 @@
+"""DeepFool and Carlini-Wagner L2: our speed and quality against torchattacks and ART, same run.
+
+Run by hand (not a test):  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/minimal_attacks_speed.py
+
+Every adversarial batch is re-predicted here (no library's success flag is trusted). For each
+attack it prints seconds, success rate on clean-correct images, median L2 of the successes, and
+the median L2 with failures counted as infinite (fair when success rates differ), then the
+time ratio ours/oracle and whether the oracle reached our quality (success and median L2 both
+equal or better). Times are the best of --repeats runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from advinspect.core.attacks import get_attack
+from advinspect.core.data import collect_images, load_images
+from advinspect.core.data.demo import DEMO_MODEL, DEMO_SAMPLES
+from advinspect.core.models import load_model
+
+
+class PixelModule(torch.nn.Module):
+    """The oracles get a pixel-space module: the Classifier normalizes inside."""
+
+    def __init__(self, clf) -> None:
+        super().__init__()
+        self.clf = clf
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.clf.logits(x)
+
+
+def measure(clf, x, y, x_adv) -> dict[str, float]:
+    x_adv = torch.as_tensor(np.asarray(x_adv, dtype=np.float32))
+    correct = clf.predict(x) == y
+    success = (clf.predict(x_adv) != y) & correct
+    l2 = (x_adv - x).flatten(1).norm(dim=1)
+    l2_inf = torch.where(success, l2, torch.full_like(l2, float("inf")))[correct]
+    return {
+        "success": success.sum().item() / max(1, correct.sum().item()),
+        "median_l2": float(l2[success].median()) if success.any() else float("nan"),
+        "median_l2_fail_inf": float(l2_inf.median()),
+    }
+
+
+def timed(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def report(name: str, seconds: float, stats: dict[str, float]) -> None:
+    print(f"  {name:<34} {seconds:8.2f} s  success {stats['success']:6.1%}  "
+          f"median L2 {stats['median_l2']:.4f}  (failures=inf: {stats['median_l2_fail_inf']:.4f})")
+
+
+def compare(ours: tuple[float, dict], oracles: dict[str, tuple[float, dict]]) -> None:
+    t_ours, s_ours = ours
+    for name, (t, s) in oracles.items():
+        matches = s["success"] >= s_ours["success"] and s["median_l2"] <= s_ours["median_l2"]
+        print(f"  ours/{name}: time ratio {t_ours / t:.2f}  "
+              f"(oracle reaches our quality: {'yes' if matches else 'no'})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=450, help="demo images (all 450 by default)")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--art-cw-max-iter", type=int, default=20,
+                        help="ART CW iterations per binary step (its line search is slow)")
+    parser.add_argument("--skip", nargs="*", default=(), choices=("deepfool", "cw", "art"))
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(args.threads)
+
+    import torchattacks
+    from art.attacks.evasion import CarliniL2Method
+    from art.attacks.evasion import DeepFool as ArtDeepFool
+    from art.estimators.classification import PyTorchClassifier
+
+    clf = load_model(DEMO_MODEL, device="cpu")
+    batch = load_images(collect_images([DEMO_SAMPLES], clf.spec), clf.spec)
+    x, y = batch.x[: args.n].float(), batch.labels[: args.n]
+    module = PixelModule(clf).eval()
+    art_clf = PyTorchClassifier(module, loss=torch.nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]),
+                                nb_classes=clf.num_classes, clip_values=clf.spec.value_range,
+                                device_type="cpu")
+    print(f"{len(x)} demo images, {args.threads} thread(s), best of {args.repeats}")
+
+    def run(name: str, fn: Callable[[], object], repeats: int = args.repeats) -> tuple[float, dict]:
+        seconds, adv = timed(fn, repeats)
+        stats = measure(clf, x, y, adv)
+        report(name, seconds, stats)
+        return seconds, stats
+
+    if "deepfool" not in args.skip:
+        print("DeepFool L2 (overshoot 0.02, 50 iterations, 10 classes)")
+        ours = run("advinspect", lambda: get_attack("deepfool")().run(clf, x, y).x_adv)
+        oracles = {"torchattacks": run("torchattacks.DeepFool",
+                                       lambda: torchattacks.DeepFool(module, steps=50, overshoot=0.02)(x, y).detach())}
+        if "art" not in args.skip:
+            oracles["art"] = run("art DeepFool (epsilon=0.02)", lambda: ArtDeepFool(
+                art_clf, max_iter=50, epsilon=0.02, nb_grads=10, batch_size=len(x), verbose=False
+            ).generate(x.numpy()), repeats=1)
+        compare(ours, oracles)
+
+    if "cw" not in args.skip:
+        print("Carlini-Wagner L2 (lr 0.01, kappa 0)")
+        ours = run("advinspect 5x100 (c0=0.01)", lambda: get_attack("cw")().run(clf, x, y).x_adv)
+        oracles = {}
+        for c in (1.0, 10.0):
+            oracles[f"torchattacks c={c:g}"] = run(f"torchattacks.CW c={c:g} 100 steps",
+                                                   lambda c=c: torchattacks.CW(module, c=c, steps=100)(x, y).detach())
+        if "art" not in args.skip:
+            oracles["art"] = run(f"art CW 5x{args.art_cw_max_iter} (c0=1)", lambda: CarliniL2Method(
+                art_clf, binary_search_steps=5, max_iter=args.art_cw_max_iter, learning_rate=0.01,
+                initial_const=1.0, batch_size=len(x), verbose=False).generate(x.numpy()), repeats=1)
+        compare(ours, oracles)
+
+
+if __name__ == "__main__":
+    main()
