@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 SCREENSHOT_TIMEOUT_MS = 180_000
@@ -33,6 +33,7 @@ def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | 
     import pyqtgraph as pg
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    owned = QApplication.instance() is None  # else embedded (tests, a host app): never quit it
     app = _application()
     from advinspect.gui.main_window import MainWindow
     from advinspect.gui.settings import make_settings
@@ -52,12 +53,11 @@ def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | 
         demo = demo or model is None
         attack, values = SCREENSHOT_ATTACK
         window.take_screenshot_after_attack(str(screenshot), attack, values)
-        window.screenshot_saved.connect(lambda path: (print(f"saved {path}"), window.close(), app.quit()))
+        window.screenshot_saved.connect(lambda path: (print(f"saved {path}"), window.close()))
 
         def failed(title: str, message: str, _details: str) -> None:
             status["code"] = 1
             window.close()
-            app.quit()
 
         window.session.error.connect(failed)
 
@@ -65,13 +65,17 @@ def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | 
             print("advinspect: screenshot timed out", file=sys.stderr)
             status["code"] = 1
             window.close()
-            app.quit()
 
         QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, timeout)
     window.show()
     QTimer.singleShot(0, lambda: window.start(model, images, demo, trust_pickle))
-    app.aboutToQuit.connect(window.session.shutdown)
-    code = app.exec()
+    if owned:
+        app.aboutToQuit.connect(window.session.shutdown)
+        code = app.exec()
+    else:
+        loop = QEventLoop()
+        window.closed.connect(loop.quit)
+        code = loop.exec()
     window.session.shutdown()
     if settings_dir is not None:
         settings_dir.cleanup()

@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
     """One window per session. `confirm_close=False` skips the 'quit while running?' question."""
 
     screenshot_saved = Signal(str)
+    closed = Signal()
 
     def __init__(self, settings: QSettings | None = None, *, device: str = "auto",
                  confirm_close: bool = True, parent: QWidget | None = None) -> None:
@@ -363,6 +364,7 @@ class MainWindow(QMainWindow):
         for item in self.inspector.items:  # pyqtgraph #466: release the arrays with the window
             item.clear()
         event.accept()
+        self.closed.emit()
 
 
 def system_theme() -> str:

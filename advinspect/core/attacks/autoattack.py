@@ -170,11 +170,12 @@ class AutoAttack(Attack):
         robust = logits.argmax(1) == y
         self._sanity(clf, x, y, logits, robust)
         x_adv = x.clone()
-        stages = [(name, attack) for name, attack, _ in self.stages() if attack is not None]
-        total = sum(attack.total_steps() for _, attack in stages)
+        stages = [(i, name, attack) for i, (name, attack, _) in enumerate(self.stages())
+                  if attack is not None]
+        total = sum(attack.total_steps() for _, _, attack in stages)
         offset = 0
         project = project_linf if self.params.norm == "linf" else project_l2
-        for i, (name, attack) in enumerate(stages):
+        for i, name, attack in stages:
             ids = robust.nonzero().flatten()
             if len(ids) and not ctx.cancelled:
                 # steps shifted behind the earlier stages: one pass of the bar and the trace

@@ -207,7 +207,7 @@ def fab_attack(clf: Classifier, x: torch.Tensor, y: torch.Tensor, target: torch.
             offset += p.steps
     out = state.x_best
     if p.eps is not None:  # over budget: not an adversarial at this eps
-        over = state.norm_best > p.eps * (1 + 1e-5)
+        over = state.norm_best > p.eps
         out = torch.where(over.view(-1, *([1] * (x.ndim - 1))), x, out)
     return out, state.norm_best
 
