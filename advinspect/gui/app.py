@@ -66,7 +66,10 @@ def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | 
             status["code"] = 1
             window.close()
 
-        QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, timeout)
+        watchdog = QTimer(window)
+        watchdog.setSingleShot(True)
+        watchdog.timeout.connect(timeout)
+        watchdog.start(SCREENSHOT_TIMEOUT_MS)
     window.show()
     QTimer.singleShot(0, lambda: window.start(model, images, demo, trust_pickle))
     if owned:

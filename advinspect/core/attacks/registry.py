@@ -10,7 +10,7 @@ from advinspect.core.errors import AdvInspectError
 ATTACKS: dict[str, type[Attack]] = {}
 
 # Modules holding attack families; each registers its classes on import.
-_FAMILIES = ("gradient", "deepfool", "cw", "pixel", "blackbox", "apgd", "autoattack")
+_FAMILIES = ("gradient", "deepfool", "cw", "pixel", "blackbox", "apgd", "fab", "autoattack")
 _loaded = False
 
 

@@ -39,7 +39,8 @@ def read_onnx_input(path: Path) -> tuple[str, list[Any], str]:
 
 
 class OnnxClassifier(Classifier):
-    """Logits from onnxruntime; a torch conversion of the graph serves gradients when available."""
+    """Logits from onnxruntime under no_grad; where autograd is on and the graph converted to
+    torch, the converted module answers instead so gradients and layer hooks work."""
 
     format = "onnx"
 
@@ -85,8 +86,8 @@ class OnnxClassifier(Classifier):
 
         if self.layout == "NHWC":
             x = x.permute(0, 2, 3, 1)
-        if self.torch_module is not None and torch.is_grad_enabled() and x.requires_grad:
-            return self.torch_module(x)
+        if self.torch_module is not None and torch.is_grad_enabled():
+            return self.torch_module(x)  # differentiable path (attacks, saliency hooks)
         array = x.detach().cpu().numpy().astype(np.float32, copy=False)
         step = self.fixed_batch or len(array) or 1
         outputs = [

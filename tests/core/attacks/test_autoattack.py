@@ -300,3 +300,28 @@ def test_probability_outputs_are_flagged(tiny_module):
     r = get_attack("autoattack").from_values({"eps": 0.1, "steps": 3, "version": "fast",
                                               "n_target_classes": 2}).run(soft, x, seed=0)
     assert any("probabilities" in row.get("warning", "") for row in r.trace)
+
+
+@pytest.mark.oracle
+def test_autoattack_no_weaker_than_torchattacks_sequence(demo_clf, demo_subset):
+    """torchattacks' AutoAttack is a MultiAttack of the same four attacks; built here with the
+    same small budgets (its own class fixes 100 steps and 5000 queries: ~30 s here)."""
+    torchattacks = pytest.importorskip("torchattacks")
+    x, y = demo_subset
+    model = _PixelModel(demo_clf).eval()
+    apgdt = torchattacks.APGDT(model, eps=EPS, steps=10, n_classes=10, seed=0)
+    apgdt.n_target_classes = 3
+    oracle = torchattacks.MultiAttack([
+        torchattacks.APGD(model, eps=EPS, steps=10, loss="ce", seed=0),
+        apgdt,
+        torchattacks.FAB(model, eps=EPS, steps=10, multi_targeted=True, n_classes=4, seed=0),
+        torchattacks.Square(model, eps=EPS, n_queries=50, seed=0),
+    ])
+    x_o = oracle(x, y).detach()
+    inside = (x_o - x).flatten(1).abs().amax(1) <= EPS + 1e-5
+    theirs = float(((demo_clf.predict(x_o).cpu() == y) | ~inside).float().mean())
+    ours = robust_accuracy(get_attack("autoattack").from_values(SMALL).run(demo_clf, x, y, seed=0))
+    print(f"AutoAttack eps={EPS} (10 steps, 3 targets, 50 queries): ours {ours:.2f}, "
+          f"torchattacks {theirs:.2f}")
+    assert theirs < 0.9
+    assert ours <= theirs + 0.01
