@@ -16,7 +16,7 @@ from typing import Any
 from advinspect import __version__
 from advinspect.core.errors import AdvInspectError
 
-COMMANDS = ("gui", "info", "predict", "attack", "evaluate")
+COMMANDS = ("gui", "info", "predict", "attack", "evaluate", "saliency")
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -275,6 +275,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 130 if result.cancelled else 0
 
 
+def cmd_saliency(args: argparse.Namespace) -> int:
+    from advinspect.core.data.images import save_png
+    from advinspect.core.explain import saliency
+    from advinspect.core.explain.overlay import overlay
+
+    clf = _load_model(args)
+    batch = _load_images(clf, args.images)
+    target = None if args.target is None else clf.spec.label_index(args.target)
+    out = Path(args.out)
+    with _progress_bar("saliency") as progress:
+        for start in range(0, len(batch), 32):
+            stop = min(len(batch), start + 32)
+            maps = saliency(clf, batch.x[start:stop], target, args.method, layer=args.layer, seed=args.seed)
+            for i, heat in zip(range(start, stop), maps, strict=True):
+                image = overlay(batch.x[i].numpy(), heat, clf.spec.value_range, opacity=args.opacity)
+                save_png(image, out / Path(batch.items[i].name).with_suffix(".png"), (0.0, 1.0))
+            progress(stop, len(batch), f"{stop}/{len(batch)}")
+    shown = "predicted class" if target is None else f"class {clf.spec.label_name(target)}"
+    print(f"{args.method} saliency for the {shown} of {len(batch)} images written to {out}")
+    return 0
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -356,6 +378,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", required=True, help="output folder")
     evaluate.add_argument("--force", action="store_true", help="overwrite existing results in --out")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    sal = sub.add_parser("saliency", help="saliency maps as overlays",
+                         description="Saliency maps (captum) overlaid on the images, one PNG per image.")
+    _add_model_flags(sal)
+    sal.add_argument("images", nargs="+", help="image files or folders")
+    sal.add_argument("--method", default="gradcam",
+                     choices=("gradient", "smoothgrad", "integrated_gradients", "gradcam", "occlusion"))
+    sal.add_argument("--target", help="class to explain (default: the predicted class)")
+    sal.add_argument("--layer", help="Grad-CAM layer (default: the last convolution)")
+    sal.add_argument("--opacity", type=float, default=0.5, help="heat-map opacity (default 0.5)")
+    sal.add_argument("--seed", type=int, default=0)
+    sal.add_argument("--out", required=True, help="output folder")
+    sal.set_defaults(func=cmd_saliency)
     return parser
 
 

@@ -72,7 +72,8 @@ def compare(ours: tuple[float, dict], oracles: dict[str, tuple[float, dict]]) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=450, help="demo images (all 450 by default)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
@@ -92,9 +93,9 @@ def main() -> None:
     batch = load_images(collect_images([DEMO_SAMPLES], clf.spec), clf.spec)
     x, y = batch.x[: args.n].float(), batch.labels[: args.n]
     module = PixelModule(clf).eval()
-    art_clf = PyTorchClassifier(module, loss=torch.nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]),
-                                nb_classes=clf.num_classes, clip_values=clf.spec.value_range,
-                                device_type="cpu")
+    art_clf = PyTorchClassifier(module, loss=torch.nn.CrossEntropyLoss(),
+                                input_shape=tuple(x.shape[1:]), nb_classes=clf.num_classes,
+                                clip_values=clf.spec.value_range, device_type="cpu")
     print(f"{len(x)} demo images, {args.threads} thread(s), best of {args.repeats}")
 
     def run(name: str, fn: Callable[[], object], repeats: int = args.repeats) -> tuple[float, dict]:
@@ -106,8 +107,9 @@ def main() -> None:
     if "deepfool" not in args.skip:
         print("DeepFool L2 (overshoot 0.02, 50 iterations, 10 classes)")
         ours = run("advinspect", lambda: get_attack("deepfool")().run(clf, x, y).x_adv)
+        ta_deepfool = torchattacks.DeepFool(module, steps=50, overshoot=0.02)
         oracles = {"torchattacks": run("torchattacks.DeepFool",
-                                       lambda: torchattacks.DeepFool(module, steps=50, overshoot=0.02)(x, y).detach())}
+                                       lambda: ta_deepfool(x, y).detach())}
         if "art" not in args.skip:
             oracles["art"] = run("art DeepFool (epsilon=0.02)", lambda: ArtDeepFool(
                 art_clf, max_iter=50, epsilon=0.02, nb_grads=10, batch_size=len(x), verbose=False
@@ -119,13 +121,19 @@ def main() -> None:
         ours = run("advinspect 5x100 (c0=0.01)", lambda: get_attack("cw")().run(clf, x, y).x_adv)
         oracles = {}
         for c in (1.0, 10.0):
+            ta_cw = torchattacks.CW(module, c=c, steps=100)
             oracles[f"torchattacks c={c:g}"] = run(f"torchattacks.CW c={c:g} 100 steps",
-                                                   lambda c=c: torchattacks.CW(module, c=c, steps=100)(x, y).detach())
+                                                   lambda ta_cw=ta_cw: ta_cw(x, y).detach())
         if "art" not in args.skip:
             oracles["art"] = run(f"art CW 5x{args.art_cw_max_iter} (c0=1)", lambda: CarliniL2Method(
                 art_clf, binary_search_steps=5, max_iter=args.art_cw_max_iter, learning_rate=0.01,
                 initial_const=1.0, batch_size=len(x), verbose=False).generate(x.numpy()), repeats=1)
         compare(ours, oracles)
+        print("  same budget as torchattacks c=1 (one c, 100 steps): per-step speed, same outputs")
+        one_c = get_attack("cw").from_values(
+            {"binary_search_steps": 1, "initial_const": 1.0, "abort_early": False})
+        same = run("advinspect 1x100 (c=1)", lambda: one_c.run(clf, x, y).x_adv)
+        compare(same, {k: v for k, v in oracles.items() if k == "torchattacks c=1"})
 
 
 if __name__ == "__main__":

@@ -172,7 +172,8 @@ class _Search:
                 active = active[improving]
             if len(active) == 0:
                 step = p.steps  # the rest of this binary-search step is skipped: count it done
-            stop = ctx.step(offset + step, x_best=self.best_x, success=self.best_l2sq.isfinite(),
+            stop = ctx.step(offset + step, x_best=self.best_x.clone,
+                            success=self.best_l2sq.isfinite(),
                             loss=loss.mean().item(), const=const.mean().item())
             if stop:
                 return succeeded, True

@@ -125,7 +125,8 @@ class DeepFool(Attack):
                 x_out[idx[hit]] = xa[hit]
                 iterations[idx[hit]] = it - 1
                 keep = ~hit
-                idx, x0, xa, yy, others, r_total = (t[keep] for t in (idx, x0, xa, yy, others, r_total))
+                idx, x0, xa, yy, others, r_total = (
+                    t[keep] for t in (idx, x0, xa, yy, others, r_total))
             if len(idx) == 0:
                 break
             gaps, w = boundary_geometry(clf, xa, yy, others)
@@ -142,7 +143,7 @@ class DeepFool(Attack):
                 return current
 
             succeeded = torch.ones(n, dtype=torch.bool, device=x.device)
-            succeeded[idx] = False
+            succeeded[idx] = logits.argmax(1) != yy
             if ctx.step(it, x_best=preview, success=succeeded, confidence=confidence):
                 break
         if len(idx):  # the last point reached: misclassified or not, Attack.run re-predicts

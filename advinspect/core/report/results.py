@@ -27,6 +27,7 @@ def sample_rows(result: AttackResult, items: list[ImageItem], clf: Classifier) -
     for i, item in enumerate(items):
         rows.append({
             "file": item.name,
+            "source": str(item.path.resolve()),
             "label": spec.label_name(int(result.labels[i])) if result.labels_known else None,
             "target": None if result.target is None else spec.label_name(int(result.target[i])),
             "clean_pred": spec.label_name(int(result.clean_pred[i])),

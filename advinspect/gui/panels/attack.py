@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -76,6 +77,7 @@ class AttackPanel(Panel):
         layout.addWidget(self._plots(), 1)
         scroll.setWidget(body)
         self.setWidget(scroll)
+        self._pending_progress: tuple[int, str, str] | None = None
         self.trace_x: list[float] = []
         self.trace_loss: list[float] = []
         self.trace_conf: list[float] = []
@@ -140,8 +142,12 @@ class AttackPanel(Panel):
         self.conf_plot.setYRange(0, 1)
         self.conf_plot.showGrid(x=True, y=True, alpha=0.2)
         self.conf_plot.setXLink(self.loss_plot)
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#e8743b", width=2), symbol="o", symbolSize=4)
-        self.conf_curve = self.conf_plot.plot(pen=pg.mkPen("#4c8bd6", width=2), symbol="o", symbolSize=4)
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#e8743b", width=2))
+        self.conf_curve = self.conf_plot.plot(pen=pg.mkPen("#4c8bd6", width=2))
+        self._redraw = QTimer(self)  # live points and progress: at most ten redraws a second
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(100)
+        self._redraw.timeout.connect(self._draw)
         return self.plots
 
     # --- attacks and targets ---------------------------------------------------------------
@@ -256,12 +262,13 @@ class AttackPanel(Panel):
     def _on_progress(self, step: int, total: int, message: str, eta: float) -> None:
         if not self.running or total <= 0:
             return
-        self.progress.setValue(int(1000 * step / total))
-        self.progress.setFormat(f"%p%  {message}")
-        self.eta.setText(format_eta(eta))
+        self._pending_progress = (int(1000 * step / total), f"%p%  {message}", format_eta(eta))
+        if not self._redraw.isActive():
+            self._redraw.start()
 
     def _on_finished(self, outcome: Any) -> None:
         self._set_running(False)
+        self._pending_progress = None
         if outcome is None:
             self.progress.setFormat("failed")
             self.eta.setText(" ")
@@ -275,7 +282,9 @@ class AttackPanel(Panel):
     # --- trace plot ------------------------------------------------------------------------
     def _reset_trace(self, title: str, steps: int) -> None:
         self.trace_x, self.trace_loss, self.trace_conf = [], [], []
-        self.loss_plot.setTitle(f"{title}: loss per iteration")
+        heading = f"{title}: loss per iteration"
+        if self.loss_plot.titleLabel.text != heading:  # a new title re-lays out the whole plot
+            self.loss_plot.setTitle(heading)
         self.loss_plot.setXRange(0, max(1, steps), padding=0.05)
         self.loss_plot.enableAutoRange(axis="y")
         self._draw()
@@ -284,7 +293,8 @@ class AttackPanel(Panel):
         self.trace_x.append(iteration)
         self.trace_loss.append(loss)
         self.trace_conf.append(confidence)
-        self._draw()
+        if not self._redraw.isActive():
+            self._redraw.start()
 
     def _final_trace(self, trace: list[dict[str, float]]) -> None:
         """The engine's exact per-step trace replaces the sampled live points."""
@@ -296,6 +306,15 @@ class AttackPanel(Panel):
         self._draw()
 
     def _draw(self) -> None:
+        if self._pending_progress is not None and self.running:
+            value, text, eta = self._pending_progress
+            self.progress.setValue(value)
+            self.progress.setFormat(text)
+            self.eta.setText(eta)
+        self._pending_progress = None
+        symbol = "o" if len(self.trace_x) <= 3 else None  # FGSM's single point stays visible
+        self.loss_curve.setSymbol(symbol)
+        self.conf_curve.setSymbol(symbol)
         x = np.asarray(self.trace_x, dtype=float)
         self.loss_curve.setData(x, np.asarray(self.trace_loss, dtype=float), connect="finite")
         self.conf_curve.setData(x, np.asarray(self.trace_conf, dtype=float), connect="finite")

@@ -11,13 +11,26 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from advinspect.gui.session import Session
 from advinspect.gui.widgets.imaging import norms, signed_perturbation, to_display
 
 DIVERGING = pg.ColorMap(pos=[0.0, 0.5, 1.0], color=[(33, 102, 172), (247, 247, 247), (178, 24, 43)])
+
+
+LIVE_INTERVAL_MS = 100  # previews arrive up to 20/s; redrawing more than 10/s only costs the GUI
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """[0, 1] floats to uint8: pyqtgraph then skips its float level scaling on every redraw."""
+    return (img * 255 + 0.5).astype(np.uint8)
+
+
+def perturbation_indices(delta: np.ndarray, limit: float) -> np.ndarray:
+    """Signed change mapped to colormap indices 0..255 (127.5 = no change, ends at ±limit)."""
+    return np.clip((delta / limit + 1.0) * 127.5, 0, 255).astype(np.uint8)
 
 
 def gain_from_slider(value: int) -> float:
@@ -66,6 +79,11 @@ class InspectorView(QWidget):
         self._delta: np.ndarray | None = None
         self.metrics: dict[str, float] | None = None
         self._fit_view = True  # until the user zooms, the images fill the views on every resize
+        self._signed: np.ndarray | None = None
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(LIVE_INTERVAL_MS)
+        self._live_timer.timeout.connect(self._draw_live)
         for view in self.views:
             view.sigRangeChangedManually.connect(self._on_user_zoom)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse)
@@ -123,8 +141,19 @@ class InspectorView(QWidget):
             self.caption.setText("Loading…" if busy else "Open a model and images (File menu or drop files here)")
 
     def _on_preview(self, index: int) -> None:
-        if index == self.session.current:
-            self._show_adversarial(self.session.adversarial(index), live=index in self.session.live)
+        """Live previews are coalesced: at most one redraw per LIVE_INTERVAL_MS."""
+        if index != self.session.current:
+            return
+        if index not in self.session.live:  # the run ended: show the final state now
+            self._live_timer.stop()
+            self._show_adversarial(self.session.adversarial(index))
+        elif not self._live_timer.isActive():
+            self._live_timer.start()
+
+    def _draw_live(self) -> None:
+        index = self.session.current
+        if index in self.session.live:
+            self._show_adversarial(self.session.live[index], live=True)
 
     def _on_results(self, indices: list[int]) -> None:
         if self.session.current in indices:
@@ -144,7 +173,7 @@ class InspectorView(QWidget):
         name = s.images.names[s.current]
         truth_text = f"truth {s.label_name(truth)}, " if truth >= 0 else ""
         self.caption.setText(f"{name} — {truth_text}predicted {s.label_name(s.prediction(s.current))}")
-        self.items[0].setImage(to_display(x, s.value_range), levels=(0.0, 1.0), autoLevels=False)
+        self.items[0].setImage(to_uint8(to_display(x, s.value_range)), levels=(0, 255), autoLevels=False)
         if self._shape != x.shape:
             self._shape = x.shape
             self._fit_view = True
@@ -159,14 +188,15 @@ class InspectorView(QWidget):
             self.items[1].clear()
             self.items[2].clear()
             self._delta = None
+            self._signed = None
             self.metrics = None
             self.titles[1].setText("adversarial (not attacked)")
             self.titles[2].setText("perturbation")
             self.metrics_label.setText("Linf – · L2 – · L0 – · PSNR –")
             return
-        self.items[1].setImage(to_display(adv, s.value_range), levels=(0.0, 1.0), autoLevels=False)
+        self.items[1].setImage(to_uint8(to_display(adv, s.value_range)), levels=(0, 255), autoLevels=False)
         self._delta = (adv - self._x).astype(np.float32)
-        self.items[2].setImage(signed_perturbation(self._delta), autoLevels=False)
+        self._signed = signed_perturbation(self._delta)
         self.metrics = norms(self._x, adv, s.value_range)
         m = self.metrics
         psnr = "∞" if math.isinf(m["psnr"]) else f"{m['psnr']:.1f} dB"
@@ -187,8 +217,8 @@ class InspectorView(QWidget):
         self.gain_label.setText(f"gain ×{gain:.3g}")
         lo, hi = self.session.value_range
         limit = (hi - lo) / gain
-        self.items[2].setLevels([-limit, limit])
-        if self._delta is not None:
+        if self._signed is not None:
+            self.items[2].setImage(perturbation_indices(self._signed, limit), levels=(0, 255), autoLevels=False)
             self.titles[2].setText(f"perturbation (blue − / red +, ±{limit:.3g})")
 
     # --- pixel readout ---------------------------------------------------------------------

@@ -27,7 +27,8 @@ def _linear_clf(seed: int = 0) -> TorchClassifier:
 @pytest.mark.parametrize("norm", ["l2", "linf"])
 def test_linear_model_one_step_of_exact_size(norm: str) -> None:
     clf = _linear_clf()
-    x = torch.full((4, 1, 8, 8), 0.5) + 0.01 * torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    noise = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    x = torch.full((4, 1, 8, 8), 0.5) + 0.01 * noise
     overshoot = 0.02
     result = get_attack("deepfool").from_values({"norm": norm, "overshoot": overshoot}).run(clf, x)
     weight = clf.module[1].weight.detach()
@@ -127,7 +128,8 @@ def test_matches_or_beats_torchattacks_and_art(demo_clf, demo_subset) -> None:
 
     x, y = demo_subset[0][:48], demo_subset[1][:48]
     module = _PixelModule(demo_clf).eval()
-    ours = get_attack("deepfool").from_values({"overshoot": 0.02, "max_iter": 50}).run(demo_clf, x, y)
+    attack = get_attack("deepfool").from_values({"overshoot": 0.02, "max_iter": 50})
+    ours = attack.run(demo_clf, x, y)
     ours_rate, ours_l2 = _measure(demo_clf, x, y, ours.x_adv)
 
     ta_adv = torchattacks.DeepFool(module, steps=50, overshoot=0.02)(x, y).detach()
