@@ -192,7 +192,7 @@ class MainWindow(QMainWindow):
         s.job_changed.connect(lambda name: self.job_label.setText(f"running: {name}" if name else "ready"))
         s.model_changed.connect(self._on_model)
         s.images_changed.connect(self._on_images)
-        s.attack_started.connect(lambda _name: self.run_action.setEnabled(False))
+        s.attack_started.connect(lambda _name: (self.run_action.setEnabled(False), self._on_busy(True)))
         s.attack_finished.connect(lambda _outcome: self.run_action.setEnabled(True))
 
     # --- start-up and session events ---------------------------------------------------------
@@ -203,7 +203,8 @@ class MainWindow(QMainWindow):
         self.session.start(model, list(images or []), demo, trust_pickle)
 
     def _on_busy(self, busy: bool) -> None:
-        self.busy_bar.setVisible(busy)
+        # The attack dock has its own determinate bar; an animated one here would only cost paints.
+        self.busy_bar.setVisible(busy and self.session.attack_job is None)
 
     def _on_model(self) -> None:
         s = self.session

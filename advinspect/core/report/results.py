@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,14 +21,51 @@ from advinspect.core.data.datasets import ImageItem
 from advinspect.core.data.images import save_png
 from advinspect.core.models.base import Classifier
 
+if TYPE_CHECKING:
+    import torch
 
-def sample_rows(result: AttackResult, items: list[ImageItem], clf: Classifier) -> list[dict[str, Any]]:
+TOP_K = 5  # classes kept per sample before/after the attack (the report shows them)
+
+
+def adversarial_name(file: str) -> str:
+    """Where a sample's adversarial PNG lives, relative to results.json (the report reads it)."""
+    return (Path("adversarial") / Path(file).with_suffix(".png")).as_posix()
+
+
+def top_k(clf: Classifier, x: torch.Tensor | np.ndarray, k: int = TOP_K) -> list[list[dict[str, Any]]]:
+    """Per sample, the k most probable classes as [{"name", "index", "probability"}]."""
+    import torch
+
+    x = torch.as_tensor(x).float()
+    probs = clf.logits_batched(x).float().softmax(1).cpu()
+    top = probs.topk(max(1, min(k, probs.shape[1])), dim=1)
+    return [[{"name": clf.spec.label_name(int(j)), "index": int(j), "probability": round(float(p), 6)}
+             for p, j in zip(values, indices, strict=True)] for values, indices in zip(top.values, top.indices,
+                                                                                          strict=True)]
+
+
+def _clean_inputs(items: list[ImageItem], clf: Classifier) -> torch.Tensor:
+    """The clean batch again, from the files (when the caller no longer holds it)."""
+    import torch
+
+    from advinspect.core.data.images import load_image
+
+    return torch.stack([load_image(item.path, clf.spec) for item in items])
+
+
+def sample_rows(result: AttackResult, items: list[ImageItem], clf: Classifier,
+                x: torch.Tensor | np.ndarray | None = None) -> list[dict[str, Any]]:
+    """One JSON row per sample. `x` is the clean batch (re-read from the files when None); it
+    gives the clean top-k the report shows beside the adversarial top-k."""
     spec = clf.spec
+    clean_top = top_k(clf, x if x is not None else _clean_inputs(items, clf))
+    adv_top = top_k(clf, result.x_adv)
     rows = []
     for i, item in enumerate(items):
         rows.append({
             "file": item.name,
             "source": str(item.path.resolve()),
+            "adversarial": adversarial_name(item.name),
             "label": spec.label_name(int(result.labels[i])) if result.labels_known else None,
             "target": None if result.target is None else spec.label_name(int(result.target[i])),
             "clean_pred": spec.label_name(int(result.clean_pred[i])),
@@ -41,6 +79,8 @@ def sample_rows(result: AttackResult, items: list[ImageItem], clf: Classifier) -
             "iterations": int(result.iterations[i]),
             "queries": int(result.queries[i]),
             "success_after_quantization": bool(result.success_after_quantization[i]),
+            "clean_top_k": clean_top[i],
+            "adv_top_k": adv_top[i],
         })
     return rows
 
@@ -63,14 +103,82 @@ def provenance(clf: Classifier) -> dict[str, Any]:
     }
 
 
+def now_iso() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
 def attack_results(result: AttackResult, items: list[ImageItem], clf: Classifier,
-                   command: str | None = None) -> dict[str, Any]:
+                   command: str | None = None, *, x: torch.Tensor | np.ndarray | None = None,
+                   gui_parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything a report needs, as JSON: a report is rebuilt from this and the PNGs alone.
+
+    `command` reproduces a CLI run; `gui_parameters` stands in for it when the GUI ran it."""
+    summary = result.summary()
     return {
-        "summary": result.summary(),
-        "provenance": {**provenance(clf), "command": command},
+        "kind": "attack",
+        "created": now_iso(),
+        "summary": summary,
+        "provenance": {**provenance(clf), "device": summary["device"], "command": command,
+                       "gui_parameters": gui_parameters},
         "trace": result.trace,
-        "samples": sample_rows(result, items, clf),
+        "samples": sample_rows(result, items, clf, x),
     }
+
+
+def evaluation_attack_result(evaluation: Any, x: torch.Tensor, clf: Classifier, *, params: dict | None = None,
+                             seed: int = 0, seconds: float = 0.0) -> AttackResult | None:
+    """The reference attack of an evaluation (its middle budget) as an AttackResult, so its
+    adversarials get the same sample rows and cards as a plain attack run. Iterations and queries
+    are not kept by the evaluation and read 0."""
+    import torch
+
+    from advinspect.core.attacks import get_attack
+
+    data = evaluation.data
+    if evaluation.x_adv is None or "reference_attack" not in data:
+        return None
+    ref = data["reference_attack"]
+    x = x.float().cpu()
+    x_adv = torch.as_tensor(evaluation.x_adv).float()
+    labels = torch.as_tensor(evaluation.labels).long()
+    attack = get_attack(ref["attack"])
+    adv_pred = torch.as_tensor(evaluation.adv_pred).long()
+    lo, hi = clf.spec.value_range
+    quantized = torch.round((x_adv - lo) / (hi - lo) * 255) / 255 * (hi - lo) + lo
+    delta = (x_adv - x).flatten(1)
+    n = len(x)
+    return AttackResult(
+        attack=ref["attack"], params={**(params or {}), "eps": ref.get("eps")},
+        x_adv=x_adv.numpy(), labels=labels.numpy(), labels_known=True, target=None,
+        clean_pred=np.asarray(evaluation.clean_pred), clean_confidence=np.asarray(evaluation.clean_confidence),
+        adv_pred=adv_pred.numpy(), adv_confidence=np.asarray(evaluation.adv_confidence),
+        success=attack.is_success(adv_pred, labels, None).numpy(),
+        success_after_quantization=attack.is_success(clf.predict(quantized).cpu(), labels, None).numpy(),
+        linf=delta.abs().max(1).values.numpy(), l2=delta.norm(dim=1).numpy(),
+        l0=(delta.abs() > 1e-6).sum(1).numpy(), iterations=np.zeros(n, np.int64),
+        queries=np.zeros(n, np.int64), seconds=seconds, device=str(clf.device),
+        seed=seed, cancelled=bool(evaluation.cancelled))
+
+
+def evaluation_results(evaluation: Any, items: list[ImageItem], x: torch.Tensor, clf: Classifier,
+                       command: str | None = None, *, params: dict | None = None, seed: int = 0,
+                       seconds: float = 0.0) -> tuple[dict[str, Any], AttackResult | None]:
+    """An evaluation as report input: its numbers (plots, warnings) plus one sample row per image
+    for the reference attack's adversarials (returned too, for their PNGs)."""
+    result = evaluation_attack_result(evaluation, x, clf, params=params, seed=seed, seconds=seconds)
+    data = {k: v for k, v in evaluation.data.items() if k != "provenance"}
+    out: dict[str, Any] = {
+        "kind": "evaluation",
+        "created": now_iso(),
+        "summary": result.summary() if result is not None else {
+            "attack": None, "params": {}, "n": data["n"], "clean_accuracy": data["clean_accuracy"],
+            "seconds": round(seconds, 4), "device": str(clf.device)},
+        "provenance": {**provenance(clf), "device": str(clf.device), "command": command, "gui_parameters": None},
+        "evaluation": data,
+        "trace": [],
+        "samples": sample_rows(result, items, clf, x) if result is not None else [],
+    }
+    return out, result
 
 
 def write_json(path: Path, data: Any, *, overwrite: bool = True) -> Path:
@@ -101,11 +209,17 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-def write_attack_outputs(out_dir: Path, result: AttackResult, items: list[ImageItem], clf: Classifier,
-                         command: str | None = None) -> Path:
-    """DIR/results.json and DIR/adversarial/<same relative name>.png for every sample."""
-    out_dir = Path(out_dir)
+def write_adversarial_pngs(out_dir: Path, x_adv: np.ndarray, items: list[ImageItem], clf: Classifier) -> None:
     for i, item in enumerate(items):
-        name = Path(item.name).with_suffix(".png")
-        save_png(result.x_adv[i], out_dir / "adversarial" / name, clf.spec.value_range)
-    return write_json(out_dir / "results.json", attack_results(result, items, clf, command))
+        save_png(x_adv[i], Path(out_dir) / adversarial_name(item.name), clf.spec.value_range)
+
+
+def write_attack_outputs(out_dir: Path, result: AttackResult, items: list[ImageItem], clf: Classifier,
+                         command: str | None = None, *, x: torch.Tensor | np.ndarray | None = None,
+                         results: dict[str, Any] | None = None) -> Path:
+    """DIR/results.json and DIR/adversarial/<same relative name>.png for every sample.
+    `results` (from `attack_results`) is written as given, so a report built from it matches."""
+    out_dir = Path(out_dir)
+    write_adversarial_pngs(out_dir, result.x_adv, items, clf)
+    data = results if results is not None else attack_results(result, items, clf, command, x=x)
+    return write_json(out_dir / "results.json", data)

@@ -87,7 +87,7 @@ def test_finds_the_one_pixel_that_flips_a_hand_built_model():
     result = _onepixel(pixels=1, popsize=100, max_iter=100).run(clf, x, torch.zeros(4, dtype=torch.long),
                                                                seed=0)
     assert result.success.all()
-    for image, clean in zip(result.x_adv, x.numpy()):
+    for image, clean in zip(result.x_adv, x.numpy(), strict=True):
         changed = np.argwhere(np.abs(image - clean) > 1e-6)
         assert [tuple(c[1:]) for c in changed] == [_OnePixelSwitch.CENTER]
 
@@ -97,7 +97,7 @@ def _exhaustive_one_pixel(clf, x: torch.Tensor, y: torch.Tensor) -> list[bool]:
     lo, hi = clf.spec.value_range
     _, c, h, w = x.shape
     flips = []
-    for image, label in zip(x, y):
+    for image, label in zip(x, y, strict=True):
         variants = []
         for value in (lo, hi):
             batch = image.expand(h * w, c, h, w).clone()

@@ -1,0 +1,1 @@
+"""Defenses: input transforms (wrapping a Classifier), detection, randomized smoothing, training."""
