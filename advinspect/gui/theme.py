@@ -51,17 +51,20 @@ def apply_theme(theme: str, root: QWidget | None = None) -> str:
     if root is not None:
         for view in root.findChildren(pg.GraphicsView):
             view.setBackground(background)
-        for axis in _axes(root):
-            axis.setPen(foreground)
-            axis.setTextPen(foreground)
+        for item in _scene_items(root):
+            if isinstance(item, pg.AxisItem):
+                item.setPen(foreground)
+                item.setTextPen(foreground)
+            elif isinstance(item, pg.LabelItem):
+                item.setText(item.text, color=foreground)
     return theme
 
 
-def _axes(root: QWidget) -> list[pg.AxisItem]:
+def _scene_items(root: QWidget) -> list:
     axes = []
     for view in root.findChildren(pg.GraphicsView):
         scene = view.scene()
         if scene is None:
             continue
-        axes.extend(item for item in scene.items() if isinstance(item, pg.AxisItem))
+        axes.extend(scene.items())
     return axes

@@ -84,8 +84,14 @@ def saliency(clf: Classifier, x: torch.Tensor, target: torch.Tensor | int | None
              internal_batch_size: int = 64, window: int | None = None, seed: int = 0) -> np.ndarray:
     """Attribution maps (N, H, W) >= 0, each scaled to a maximum of 1, for class `target`
     (default: the predicted class). Channels are combined by the absolute sum."""
-    from captum.attr import (IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Occlusion,
-                             Saliency)
+    from captum.attr import (
+        IntegratedGradients,
+        LayerAttribution,
+        LayerGradCam,
+        NoiseTunnel,
+        Occlusion,
+        Saliency,
+    )
 
     if method not in METHODS:
         raise AdvInspectError(f"unknown saliency method {method!r}; available: {', '.join(METHODS)}")

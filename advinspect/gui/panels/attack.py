@@ -316,5 +316,11 @@ class AttackPanel(Panel):
         self.loss_curve.setSymbol(symbol)
         self.conf_curve.setSymbol(symbol)
         x = np.asarray(self.trace_x, dtype=float)
+        finite = [v for v in self.trace_loss if np.isfinite(v)]
+        if len(finite) == 1:  # autorange around a single point is meaningless: centre it
+            half = max(abs(finite[0]) * 0.5, 1e-3)
+            self.loss_plot.setYRange(finite[0] - half, finite[0] + half, padding=0)
+        elif len(finite) > 1:
+            self.loss_plot.enableAutoRange(axis="y")
         self.loss_curve.setData(x, np.asarray(self.trace_loss, dtype=float), connect="finite")
         self.conf_curve.setData(x, np.asarray(self.trace_conf, dtype=float), connect="finite")

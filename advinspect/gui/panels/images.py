@@ -153,7 +153,7 @@ class ImagesPanel(Panel):
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
         self.view.setBatchSize(200)
         self.view.setIconSize(QSize(THUMB, THUMB))
-        self.view.setGridSize(QSize(THUMB + 40, THUMB + 46))
+        self.view.setGridSize(QSize(THUMB + 28, THUMB + 52))
         self.view.setWordWrap(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setModel(self.model)

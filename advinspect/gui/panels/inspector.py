@@ -57,7 +57,8 @@ class InspectorView(QWidget):
         self.views: list[pg.ViewBox] = []
         self.items: list[pg.ImageItem] = []
         for column, title in enumerate(("original", "adversarial", "perturbation")):
-            self.titles.append(self.graphics.addLabel(title, row=0, col=column))
+            self.titles.append(self.graphics.addLabel(title, row=0, col=column,
+                                                      color=pg.getConfigOption("foreground")))
             view = self.graphics.addViewBox(row=1, col=column, lockAspect=True, invertY=True)
             view.setMenuEnabled(False)
             item = pg.ImageItem(axisOrder="row-major")

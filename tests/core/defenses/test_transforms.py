@@ -9,7 +9,13 @@ import torch
 
 from advinspect.core.attacks import get_attack
 from advinspect.core.defenses.detection import evaluate_detector, roc_curve
-from advinspect.core.defenses.smoothing import ABSTAIN, certify, certify_set, lower_confidence_bound, predict
+from advinspect.core.defenses.smoothing import (
+    ABSTAIN,
+    certify,
+    certify_set,
+    lower_confidence_bound,
+    predict,
+)
 from advinspect.core.defenses.transforms import (
     JPEG,
     BitDepth,

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from advinspect.core.metrics.calibration import calibration, fit_temperature, reliability_bins, split_indices
+from advinspect.core.metrics.calibration import (
+    calibration,
+    fit_temperature,
+    reliability_bins,
+    split_indices,
+)
 
 
 @pytest.mark.oracle
