@@ -35,7 +35,7 @@ def compare_models(models: dict[str, Classifier], x: torch.Tensor, y: torch.Tens
         if cancel.cancelled:
             break
 
-        def forward(event, index=index):
+        def forward(event, index=index, name=name):
             progress(index * event.total + event.step, len(models) * event.total, f"{name}: {event.message}")
 
         logits = clf.logits_batched(x).cpu()

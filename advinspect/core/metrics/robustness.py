@@ -60,7 +60,7 @@ def robustness_curve(
         run = attack_cls.from_values(values)
         offset = i
 
-        def forward(event, offset=offset):
+        def forward(event, offset=offset, eps=eps):
             progress(offset * event.total + event.step, len(eps_sorted) * event.total,
                      f"{attack} eps={eps:.4g}: {event.message}", event.preview)
 

@@ -42,7 +42,7 @@ def plot_reliability(data: dict[str, Any], path: Path) -> Path:
     plt = _pyplot()
     calib = data["calibration"]
     panels = [("clean", calib), ("held-out, before", calib["held_out_before"]),
-              ("held-out, T=%.2f" % calib["temperature"], calib["held_out_after"])]
+              (f"held-out, T={calib['temperature']:.2f}", calib["held_out_after"])]
     if "adversarial" in calib:
         panels.append(("adversarial", calib["adversarial"]))
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.8), squeeze=False)

@@ -17,7 +17,7 @@ def test_demo_curve_is_monotone_and_starts_at_clean_accuracy(demo_clf, demo_subs
     curve, results = robustness_curve(demo_clf, x, y, "pgd", [0.1, 0, 0.05, 0.2], {"steps": 10})
     assert curve.eps == [0, 0.05, 0.1, 0.2]
     assert curve.robust_accuracy[0] == pytest.approx(clean)
-    assert all(a >= b for a, b in zip(curve.robust_accuracy, curve.robust_accuracy[1:]))
+    assert all(a >= b for a, b in zip(curve.robust_accuracy, curve.robust_accuracy[1:], strict=False))
     assert curve.robust_accuracy[-1] < 0.2 and set(results) == set(curve.eps)
 
 
