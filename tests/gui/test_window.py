@@ -72,7 +72,7 @@ def test_fgsm_flips_the_first_image(qtbot, window: MainWindow) -> None:
     assert window.confidence_panel.flipped is True
     assert "FLIPPED" in window.confidence_panel.headline.text()
     assert window.confidence_panel.adv_bars is not None
-    assert "FLIPPED" in window.images_panel.model.caption(0)
+    assert "flipped→" in window.images_panel.model.caption(0)
     assert any("fgsm finished" in line for line in window.log_panel.lines)
 
 

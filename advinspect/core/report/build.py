@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ PAPERS = ("a4", "letter")
 DEFAULT_MAX_CARDS = 100
 TOP_K_SHOWN = 3
 DISPLAY_SIDE = 112  # pixels an image takes on a card
-CARDS_PER_PAGE = 2  # PDF: a page break after every this many cards, so no card is split
+CARDS_PER_PAGE = 3  # PDF: a page break after every this many cards, so no card is split
 CSV_COLUMNS = ("file", "source", "label", "target", "clean_pred", "clean_confidence", "adv_pred",
                "adv_confidence", "success", "success_after_quantization", "linf", "l2", "l0", "iterations",
                "queries", "clean_top_k", "adv_top_k", "adversarial")
@@ -62,10 +62,18 @@ class Report:
     cards: list[str]  # file names of the samples that got a card, in order
     more: int  # samples left out by the cap (they are in samples.csv)
     html: str | None = None
-    pages_hint: dict[str, Any] = field(default_factory=dict)
 
 
 # --- selection ---------------------------------------------------------------------------
+
+def status(row: dict[str, Any]) -> str:
+    """'flipped' (the attack changed a right answer, or hit its target), 'misclassified' (wrong
+    before any attack, untargeted) or 'held'. The engine counts an already-wrong image as a
+    success; a report that called it 'flipped' would overstate the attack."""
+    if row.get("target") is None and row.get("label") is not None and row.get("clean_pred") != row.get("label"):
+        return "misclassified"
+    return "flipped" if row.get("success") else "held"
+
 
 def select_samples(samples: Sequence[dict[str, Any]], selection: Iterable[str] | None = None,
                    flipped_only: bool = False, max_cards: int | None = DEFAULT_MAX_CARDS
@@ -93,7 +101,7 @@ def select_samples(samples: Sequence[dict[str, Any]], selection: Iterable[str] |
                               + (f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""))
         chosen = picked
     if flipped_only:
-        chosen = [s for s in chosen if s.get("success")]
+        chosen = [s for s in chosen if status(s) == "flipped"]
     if max_cards is not None and max_cards < 0:
         raise ReportError(f"the card cap must be 0 or more, got {max_cards}")
     limit = len(chosen) if max_cards is None else max_cards
@@ -120,13 +128,13 @@ def _to_uint8(unit: np.ndarray) -> np.ndarray:
 
 
 def nice_gain(linf: float) -> float:
-    """An amplification that maps the largest change to about half the gray range, rounded down
-    to 1, 2 or 5 times a power of ten so the card can state it plainly."""
+    """An amplification that maps the largest change to at most half the gray range, rounded
+    down to one significant digit so the card can state it plainly (1 to 1000)."""
     if not linf or linf <= 0 or not math.isfinite(linf):
         return 1.0
     raw = max(1.0, min(1000.0, 0.5 / linf))
     power = 10 ** math.floor(math.log10(raw))
-    return float(max(m * power for m in (1, 2, 5) if m * power <= raw))
+    return float(math.floor(raw / power) * power)
 
 
 def perturbation_image(original: np.ndarray, adversarial: np.ndarray) -> tuple[np.ndarray, float]:
@@ -195,7 +203,7 @@ def _top_rows(before: list[dict[str, Any]] | None, after: list[dict[str, Any]] |
 
 
 def _card(index: int, row: dict[str, Any], base_dir: Path, shape: Sequence[int] | None, resize: str,
-          stage: Path) -> dict[str, Any]:
+          stage: Path, saliency_method: str | None = None) -> dict[str, Any]:
     """Card context for the templates; writes the card's PNGs into stage/images."""
     images: list[dict[str, Any]] = []
     missing: list[str] = []
@@ -219,7 +227,8 @@ def _card(index: int, row: dict[str, Any], base_dir: Path, shape: Sequence[int] 
     if original is not None and adversarial is not None and original.shape == adversarial.shape:
         perturbation, gain = perturbation_image(original, adversarial)
         pictures.append(("perturbation", f"Perturbation ×{gain:g}", _to_uint8(perturbation)))
-    for key, title in (("saliency_original", "Saliency, original"), ("saliency_adversarial", "Saliency, adversarial")):
+    method = (saliency_method or "saliency").replace("_", " ")
+    for key, title in (("saliency_original", f"{method}, original"), ("saliency_adversarial", f"{method}, adv.")):
         if row.get(key):
             try:
                 pictures.append((key, title, _to_uint8(_unit_image(base_dir / row[key], None, "none"))))
@@ -243,6 +252,7 @@ def _card(index: int, row: dict[str, Any], base_dir: Path, shape: Sequence[int] 
         "clean_confidence": _fmt(row.get("clean_confidence"), 3),
         "adv_confidence": _fmt(row.get("adv_confidence"), 3),
         "success": bool(success),
+        "status": status(row),
         "success_after_quantization": bool(quant),
         "quantization_note": None if success == quant else
         ("the flip does not survive saving as 8-bit PNG" if success else "flips only after 8-bit rounding"),
@@ -473,7 +483,7 @@ def build_report(results: dict[str, Any], out_dir: str | Path, *, base_dir: str 
         for i, row in enumerate(chosen):
             if cancel.cancelled:
                 raise CancelledError("report cancelled; nothing was written")
-            cards.append(_card(i + 1, row, base_dir, shape, resize, stage))
+            cards.append(_card(i + 1, row, base_dir, shape, resize, stage, results.get("saliency_method")))
             progress(i + 1, total, f"card {i + 1}/{len(chosen)}")
         plots = _plots(results, stage)
         filter_text = _filter_text(len(chosen), more, len(samples), selection is not None, flipped_only)
@@ -504,13 +514,13 @@ def build_report(results: dict[str, Any], out_dir: str | Path, *, base_dir: str 
 
 
 def _filter_text(shown: int, more: int, total: int, selected: bool, flipped_only: bool) -> str:
-    what = "selected samples" if selected else "samples"
-    if flipped_only:
-        what = f"flipped {what}"
-    text = f"{shown} card{'s' if shown != 1 else ''} of {total} samples ({what})"
+    filters = [f for f, on in (("your selection", selected), ("flipped only", flipped_only)) if on]
+    text = f"Showing {shown} of {total} sample{'s' if total != 1 else ''}"
+    if filters:
+        text += f" ({', '.join(filters)})"
     if more:
         text += f"; {more} more in samples.csv"
-    return text
+    return text + "."
 
 
 def load_results(path: str | Path) -> dict[str, Any]:

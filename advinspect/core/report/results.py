@@ -223,3 +223,30 @@ def write_attack_outputs(out_dir: Path, result: AttackResult, items: list[ImageI
     write_adversarial_pngs(out_dir, result.x_adv, items, clf)
     data = results if results is not None else attack_results(result, items, clf, command, x=x)
     return write_json(out_dir / "results.json", data)
+
+
+def saliency_name(file: str, which: str) -> str:
+    return (Path("saliency") / Path(file).with_suffix(f".{which}.png")).as_posix()
+
+
+def add_saliency(results: dict[str, Any], out_dir: Path, clf: Classifier, x: torch.Tensor | np.ndarray,
+                 x_adv: torch.Tensor | np.ndarray, method: str, *, seed: int = 0, batch_size: int = 32) -> None:
+    """Saliency overlays of each original (for its clean prediction) and adversarial (for its
+    adversarial prediction) as PNGs beside results.json; the rows name them, so a report
+    rebuilt later shows them without the model."""
+    import torch
+
+    from advinspect.core.explain import saliency
+    from advinspect.core.explain.overlay import overlay
+
+    x, x_adv = torch.as_tensor(x).float(), torch.as_tensor(x_adv).float()
+    rows = results["samples"]
+    for which, batch in (("original", x), ("adversarial", x_adv)):
+        for start in range(0, len(rows), batch_size):
+            stop = min(len(rows), start + batch_size)
+            maps = saliency(clf, batch[start:stop], None, method, seed=seed)
+            for i, heat in zip(range(start, stop), maps, strict=True):
+                rel = saliency_name(rows[i]["file"], which)
+                save_png(overlay(batch[i].numpy(), heat, clf.spec.value_range), Path(out_dir) / rel, (0.0, 1.0))
+                rows[i][f"saliency_{which}"] = rel
+    results["saliency_method"] = method

@@ -117,7 +117,9 @@ class ImageListModel(QAbstractListModel):
         status = s.status(i)
         if status is not None:
             result = s.results[i]
-            text += f"\n{status.upper()} → {s.label_name(int(result.adv_probs.argmax()))}"
+            text += f"\n{status}→{s.label_name(int(result.adv_probs.argmax()))}"
+        else:
+            text += "\n "  # uniform item sizes come from one item: always reserve two lines
         return text
 
 
