@@ -16,7 +16,7 @@ from typing import Any
 from advinspect import __version__
 from advinspect.core.errors import AdvInspectError
 
-COMMANDS = ("gui", "info", "predict", "attack", "evaluate", "saliency")
+COMMANDS = ("gui", "info", "predict", "attack", "evaluate", "saliency", "report")
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -177,11 +177,73 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_line() -> str | None:
+    return "advinspect " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
+
+
+def _report_formats(text: str) -> tuple[str, ...]:
+    from advinspect.core.report.build import FORMATS
+
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise argparse.ArgumentTypeError(f"formats are {', '.join(FORMATS)} (comma-separated), got {text!r}")
+    return formats
+
+
+def _add_report_flags(parser: argparse.ArgumentParser, *, with_dir: bool) -> None:
+    from advinspect.core.report.build import DEFAULT_MAX_CARDS
+
+    group = parser.add_argument_group("report")
+    if with_dir:
+        group.add_argument("--report", metavar="DIR", help="also write a report (HTML, PDF, CSV, PNGs) into DIR")
+    group.add_argument("--format", dest="report_format", type=_report_formats, default=("html", "pdf"),
+                       metavar="html,pdf", help="report formats (default html,pdf)")
+    group.add_argument("--flipped-only", action="store_true", help="cards only for samples the attack flipped")
+    group.add_argument("--select", action="append", metavar="FILE",
+                       help="cards only for these samples (file name as in results.json; repeat)")
+    group.add_argument("--max-cards", type=int, default=DEFAULT_MAX_CARDS,
+                       help=f"at most this many cards; the rest are in samples.csv (default {DEFAULT_MAX_CARDS})")
+    group.add_argument("--paper", choices=("a4", "letter"), default="a4", help="PDF paper size (default a4)")
+
+
+def _check_report_target(args: argparse.Namespace, out: Path) -> None:
+    """Fail before a long run, not after it, when the report would overwrite one."""
+    for fmt in args.report_format:
+        if (out / f"report.{fmt}").exists() and not args.force:
+            raise AdvInspectError(f"{out / f'report.{fmt}'} exists; pass --force to overwrite")
+
+
+def _write_report(args: argparse.Namespace, results: dict[str, Any], out: Path, base_dir: Path) -> Any:
+    from advinspect.core.report.build import build_report
+
+    pdf_writer = None
+    if "pdf" in args.report_format:
+        from advinspect.pdf import write_pdf as pdf_writer
+    with _progress_bar("report") as progress:
+        report = build_report(results, out, base_dir=base_dir, formats=args.report_format,
+                              selection=args.select, flipped_only=args.flipped_only, max_cards=args.max_cards,
+                              paper=args.paper, pdf_writer=pdf_writer, force=args.force, progress=progress)
+    more = f", {report.more} more in samples.csv" if report.more else ""
+    names = ", ".join(f"report.{f}" for f in args.report_format)
+    print(f"wrote {names} ({len(report.cards)} cards{more}) in {out}")
+    return report
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from advinspect.core.report.build import load_results
+
+    results_path = Path(args.results)
+    results = load_results(results_path)
+    _write_report(args, results, Path(args.out), results_path.parent)
+    return 0
+
+
 def cmd_attack(args: argparse.Namespace) -> int:
     import torch
 
     from advinspect.core.attacks import build_params, get_attack
-    from advinspect.core.report.results import write_attack_outputs
+    from advinspect.core.report.results import add_saliency, attack_results, write_attack_outputs
 
     attack_cls = get_attack(args.attack)
     values: dict[str, Any] = {}
@@ -196,9 +258,13 @@ def cmd_attack(args: argparse.Namespace) -> int:
         values[key.strip()] = value.strip()
     params = build_params(attack_cls.params_type, values)
     attack = attack_cls(params)
-    out = Path(args.out)
+    if args.out is None and args.report is None:
+        raise AdvInspectError("give --out DIR (results and adversarial PNGs), --report DIR, or both")
+    out = Path(args.out if args.out is not None else args.report)
     if (out / "results.json").exists() and not args.force:
         raise AdvInspectError(f"{out / 'results.json'} exists; pass --force to overwrite")
+    if args.report is not None:
+        _check_report_target(args, Path(args.report))
     clf = _load_model(args)
     batch = _load_images(clf, args.images)
     target = None
@@ -213,15 +279,19 @@ def cmd_attack(args: argparse.Namespace) -> int:
     with _progress_bar(attack_cls.name) as progress:
         result = attack.run(clf, batch.x, labels, target=target, progress=progress, seed=args.seed,
                             batch_size=args.batch_size)
-    command = "advinspect " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
-    path = write_attack_outputs(out, result, batch.items, clf, command)
     s = result.summary()
     print(f"{attack_cls.name}: {s['n']} images, clean accuracy {s['clean_accuracy']:.4f}, "
           f"robust accuracy {s['robust_accuracy']:.4f}, success rate {s['success_rate']:.4f}, "
           f"median Linf {_fmt(s['median_linf'])}, median L2 {_fmt(s['median_l2'])}, {s['seconds']:.2f} s on {s['device']}")
     if result.cancelled:
         print("cancelled: results hold the samples attacked so far", file=sys.stderr)
+    results = attack_results(result, batch.items, clf, _command_line(), x=batch.x)
+    if args.saliency:
+        add_saliency(results, out, clf, batch.x, result.x_adv, args.saliency, seed=args.seed)
+    path = write_attack_outputs(out, result, batch.items, clf, results=results)
     print(f"wrote {path} and {out / 'adversarial'}")
+    if args.report is not None:
+        _write_report(args, results, Path(args.report), out)
     return 130 if result.cancelled else 0
 
 
@@ -247,6 +317,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "evaluation.json").exists() and not args.force:
         raise AdvInspectError(f"{out / 'evaluation.json'} exists; pass --force to overwrite")
+    if args.report is not None:
+        _check_report_target(args, Path(args.report))
+    started = time.perf_counter()
     clf = _load_model(args)
     batch = _load_images(clf, args.data)
     if not batch.has_labels:
@@ -272,6 +345,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for warning in data["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {path} and plots in {out}")
+    if args.report is not None:
+        from advinspect.core.report.results import evaluation_results, write_adversarial_pngs
+
+        results, reference = evaluation_results(result, batch.items, batch.x, clf, data["provenance"]["command"],
+                                                params=params, seed=args.seed,
+                                                seconds=time.perf_counter() - started)
+        if reference is not None:
+            write_adversarial_pngs(out, reference.x_adv, batch.items, clf)
+        _write_report(args, results, Path(args.report), out)
     return 130 if result.cancelled else 0
 
 
@@ -354,8 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--param", action="append", metavar="KEY=VALUE", help="any other attack parameter")
     attack.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     attack.add_argument("--batch-size", type=int, help="samples per batch (halved on CUDA out-of-memory)")
-    attack.add_argument("--out", required=True, help="output folder")
-    attack.add_argument("--force", action="store_true", help="overwrite existing results in --out")
+    attack.add_argument("--saliency", choices=("gradient", "smoothgrad", "integrated_gradients", "gradcam",
+                                               "occlusion"), help="also compute saliency maps (shown on report cards)")
+    attack.add_argument("--out", help="output folder for results.json and adversarial PNGs (default: --report)")
+    attack.add_argument("--force", action="store_true", help="overwrite existing results in --out and the report")
+    _add_report_flags(attack, with_dir=True)
     attack.set_defaults(func=cmd_attack)
 
     evaluate = sub.add_parser("evaluate", help="robustness curves, calibration, histograms over a labelled set",
@@ -376,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int)
     evaluate.add_argument("--no-sanity-checks", action="store_true", help="skip the gradient-masking checks")
     evaluate.add_argument("--out", required=True, help="output folder")
-    evaluate.add_argument("--force", action="store_true", help="overwrite existing results in --out")
+    evaluate.add_argument("--force", action="store_true", help="overwrite existing results in --out and the report")
+    _add_report_flags(evaluate, with_dir=True)
     evaluate.set_defaults(func=cmd_evaluate)
 
     sal = sub.add_parser("saliency", help="saliency maps as overlays",
@@ -391,6 +477,16 @@ def build_parser() -> argparse.ArgumentParser:
     sal.add_argument("--seed", type=int, default=0)
     sal.add_argument("--out", required=True, help="output folder")
     sal.set_defaults(func=cmd_saliency)
+
+    report = sub.add_parser("report", help="(re)build a report from results.json",
+                            description="Build a report (self-contained HTML, PDF, samples.csv, results.json, "
+                            "PNGs) from a saved results.json, the adversarial PNGs beside it and the original "
+                            "images at each sample's source path.")
+    report.add_argument("results", help="results.json written by attack, evaluate --report or an earlier report")
+    report.add_argument("--out", required=True, help="report folder")
+    report.add_argument("--force", action="store_true", help="overwrite an existing report")
+    _add_report_flags(report, with_dir=False)
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -213,7 +213,8 @@ class AttackContext:
             if x_best is not None and self._progress.wants_preview:
                 if callable(x_best):  # built only when a preview is wanted
                     x_best = x_best()
-                preview = {"x_adv": x_best.detach().float().cpu().numpy(), "offset": self.batch_offset}
+                preview = {"x_adv": x_best.detach().float().cpu().numpy(), "offset": self.batch_offset,
+                           "step": step}
                 if success is not None:
                     preview["success"] = success.detach().cpu().numpy()
                 preview.update(trace)

@@ -178,6 +178,9 @@ def evaluation_results(evaluation: Any, items: list[ImageItem], x: torch.Tensor,
         "trace": [],
         "samples": sample_rows(result, items, clf, x) if result is not None else [],
     }
+    for row in out["samples"]:  # the evaluation does not keep per-sample effort
+        row["iterations"] = row["queries"] = None
+    out["summary"]["mean_queries"] = None
     return out, result
 
 
@@ -234,6 +237,8 @@ def add_saliency(results: dict[str, Any], out_dir: Path, clf: Classifier, x: tor
     """Saliency overlays of each original (for its clean prediction) and adversarial (for its
     adversarial prediction) as PNGs beside results.json; the rows name them, so a report
     rebuilt later shows them without the model."""
+    import warnings
+
     import torch
 
     from advinspect.core.explain import saliency
@@ -244,7 +249,9 @@ def add_saliency(results: dict[str, Any], out_dir: Path, clf: Classifier, x: tor
     for which, batch in (("original", x), ("adversarial", x_adv)):
         for start in range(0, len(rows), batch_size):
             stop = min(len(rows), start + batch_size)
-            maps = saliency(clf, batch[start:stop], None, method, seed=seed)
+            with warnings.catch_warnings():  # captum notes that it set requires_grad itself
+                warnings.simplefilter("ignore", UserWarning)
+                maps = saliency(clf, batch[start:stop], None, method, seed=seed)
             for i, heat in zip(range(start, stop), maps, strict=True):
                 rel = saliency_name(rows[i]["file"], which)
                 save_png(overlay(batch[i].numpy(), heat, clf.spec.value_range), Path(out_dir) / rel, (0.0, 1.0))

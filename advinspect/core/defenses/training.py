@@ -1,0 +1,741 @@
+"""Training-time defenses: (re)train a torch model with a robustness-oriented objective.
+
+Defenses, selected by name (`DEFENSES`):
+  standard          plain cross-entropy: the baseline every defense is compared with.
+  fgsm              FGSM adversarial training with a uniform random start (Wong, Rice & Kolter
+                    2020, "Fast is better than free"); step 1.25·eps. Prone to *catastrophic
+                    overfitting*: PGD accuracy collapses while FGSM accuracy rises. Detected per
+                    epoch on the validation split and recorded in the history and the result.
+  pgd               Madry et al. 2018: train on PGD adversarials (random start, projected steps).
+  trades            Zhang et al. 2019: CE(f(x), y) + beta · KL(f(x) || f(x')), x' maximising the KL.
+  label_smoothing   CE against smoothed targets (Szegedy et al. 2016): lower confidence, not
+                    robustness; a calibration/over-confidence defense.
+  distillation      defensive distillation (Papernot et al. 2016): a teacher at temperature T,
+                    then a student at T on the teacher's soft labels; deployed at T = 1. Known to
+                    mask gradients (Carlini & Wagner 2016): evaluate it with margin losses too.
+  gradient_penalty  input-gradient regularisation (Ross & Doshi-Velez 2018): CE + lambda·||dCE/dx||²,
+                    by double backpropagation.
+  spectral_norm     every Conv/Linear weight divided by its largest singular value
+                    (torch.nn.utils.parametrizations.spectral_norm), baked in when training ends.
+
+Everything works in the model's pixel space: mean/std normalization is applied by a wrapper during
+training, exactly as the Classifier applies it at use, so epsilons mean the same here and in the
+attacks. The job is a plain function (`train_defense`) with Progress and a CancelToken; it is
+deterministic under a seed on the CPU (own generators, global RNG forked and restored).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from advinspect.core.attacks.base import build_params, param
+from advinspect.core.errors import AdvInspectError
+from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress, select_device
+from advinspect.core.models.spec import ModelSpec, write_sidecar
+from advinspect.core.models.torch_backend import TorchClassifier
+
+DEFENSES: dict[str, str] = {
+    "standard": "plain cross-entropy training (the baseline)",
+    "fgsm": "FGSM adversarial training with random init (Wong et al. 2020)",
+    "pgd": "PGD adversarial training (Madry et al. 2018)",
+    "trades": "TRADES: clean CE + beta * KL to the adversarial output (Zhang et al. 2019)",
+    "label_smoothing": "cross-entropy with smoothed labels",
+    "distillation": "defensive distillation at temperature T (Papernot et al. 2016)",
+    "gradient_penalty": "input-gradient norm penalty by double backprop (Ross & Doshi-Velez 2018)",
+    "spectral_norm": "spectral normalization of every conv/linear layer",
+}
+ADVERSARIAL = frozenset({"fgsm", "pgd", "trades"})
+HISTORY_FIELDS = (
+    "phase", "epoch", "eps", "lr", "loss", "train_accuracy", "val_clean_accuracy",
+    "val_pgd_accuracy", "val_fgsm_accuracy", "catastrophic_overfitting", "best", "seconds",
+)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything a training run needs besides data and model; the GUI form and CLI flags come
+    from the field metadata (same `param` helper as the attacks), `from_values` parses strings."""
+
+    defense: str = param("standard", "training-time defense", choices=tuple(DEFENSES))
+    epochs: int = param(10, "passes over the training split", min=1, max=10_000)
+    lr: float = param(1e-3, "peak learning rate", min=0.0, max=10.0)
+    optimizer: str = param("adam", "optimizer", choices=("adam", "sgd"))
+    lr_schedule: str = param("constant", "learning-rate schedule over all batches",
+                             choices=("constant", "cosine", "onecycle"))
+    weight_decay: float = param(0.0, "L2 weight decay", min=0.0, max=1.0)
+    batch_size: int = param(64, "training batch size", min=1, max=65_536)
+    eps: float = param(8 / 255, "Linf budget in the model's value range (training and validation)",
+                       min=0.0, max=1e3)
+    eps_warmup_epochs: float = param(0.0, "epochs over which the training eps ramps linearly from 0",
+                                     min=0.0, max=10_000)
+    steps: int = param(7, "PGD/TRADES attack steps per training batch", min=1, max=1000)
+    step_size: float | None = param(None, "attack step; empty: 2.5·eps/steps (PGD, TRADES), "
+                                          "1.25·eps (FGSM)", min=0.0, max=1e3)
+    val_fraction: float = param(0.1, "fraction of the training set held out for validation",
+                                min=0.0, max=0.9)
+    val_attack_size: int = param(200, "validation images attacked each epoch (keeps it cheap)",
+                                 min=1, max=1_000_000)
+    val_pgd_steps: int = param(10, "PGD steps of the per-epoch validation attack", min=1, max=1000)
+    keep_best: bool = param(True, "return the best epoch (validation PGD accuracy for adversarial "
+                                  "defenses, clean accuracy otherwise) rather than the last")
+    seed: int = param(0, "seed: data order, attack noise, fresh weights", min=0, max=2**31 - 1)
+    device: str = param("auto", "auto, cpu, cuda or cuda:N")
+    trades_beta: float = param(6.0, "TRADES: weight of the robustness (KL) term", min=0.0, max=1e4)
+    smoothing: float = param(0.1, "label smoothing: mass spread over the other classes",
+                             min=0.0, max=0.99)
+    temperature: float = param(20.0, "distillation temperature T", min=1.0, max=1e4)
+    gp_lambda: float = param(1.0, "gradient penalty weight lambda", min=0.0, max=1e6)
+    co_drop: float = param(0.2, "catastrophic overfitting: validation PGD accuracy fall (absolute) "
+                                "below its best that, with FGSM accuracy not falling, flags it",
+                           min=0.0, max=1.0)
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> TrainingConfig:
+        """A config from CLI/GUI values (strings such as '8/255' are parsed), range-checked."""
+        config = build_params(cls, values)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        if self.defense not in DEFENSES:
+            raise AdvInspectError(f"unknown defense {self.defense!r}; available: {', '.join(DEFENSES)}")
+
+    @property
+    def adversarial(self) -> bool:
+        return self.defense in ADVERSARIAL
+
+    def attack_step(self) -> float:
+        if self.step_size is not None:
+            return self.step_size
+        return 1.25 * self.eps if self.defense == "fgsm" else 2.5 * self.eps / self.steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainingResult:
+    """The trained module (CPU, eval mode, plain weights), its spec and the per-epoch history."""
+
+    module: nn.Module
+    spec: ModelSpec
+    config: TrainingConfig
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    cancelled: bool = False
+    catastrophic_overfitting: bool = False
+    catastrophic_overfitting_epoch: int | None = None
+    notes: list[str] = field(default_factory=list)
+    n_train: int = 0
+    n_val: int = 0
+    seconds: float = 0.0
+
+    def classifier(self, device: str | torch.device = "cpu") -> TorchClassifier:
+        """The trained model as a Classifier (a copy: the result's module stays trainable)."""
+        torch_device = device if isinstance(device, torch.device) else select_device(device)
+        return TorchClassifier(copy.deepcopy(self.module), self.spec, torch_device, format="trained")
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary: config, last and best epoch, flags and notes."""
+        best = next((h for h in self.history if h["best"]), None)
+        return {
+            "defense": self.config.defense,
+            "config": self.config.to_dict(),
+            "epochs_run": sum(1 for h in self.history if h["phase"] == "train"),
+            "best_epoch": self.best_epoch,
+            "best": best,
+            "last": self.history[-1] if self.history else None,
+            "cancelled": self.cancelled,
+            "catastrophic_overfitting": self.catastrophic_overfitting,
+            "catastrophic_overfitting_epoch": self.catastrophic_overfitting_epoch,
+            "notes": list(self.notes),
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# --- model preparation -----------------------------------------------------------------------
+class _PixelSpace(nn.Module):
+    """The network behind the same mean/std normalization the Classifier applies at use."""
+
+    def __init__(self, net: nn.Module, spec: ModelSpec, channels: int) -> None:
+        super().__init__()
+        self.net = net
+        mean = spec.mean if spec.mean is not None else (0.0,)
+        std = spec.std if spec.std is not None else (1.0,)
+        self.register_buffer("mean", _per_channel(mean, channels))
+        self.register_buffer("std", _per_channel(std, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+def _per_channel(values: tuple[float, ...], channels: int) -> torch.Tensor:
+    tensor = torch.tensor(values, dtype=torch.float32)
+    if len(values) == 1:
+        tensor = tensor.expand(channels).clone()
+    return tensor.view(1, -1, 1, 1)
+
+
+def initial_module(
+    arch_or_module: str | nn.Module | TorchClassifier, num_classes: int | None
+) -> tuple[nn.Module, ModelSpec | None]:
+    """A trainable starting module and the spec it implies (None when it implies nothing).
+
+    A string is an architecture (`package.module:Class` or a torchvision name) built fresh; a
+    module or a TorchClassifier's module is deep-copied (the caller's model is never touched).
+    """
+    from advinspect.core.models.loader import build_architecture
+
+    if isinstance(arch_or_module, str):
+        module, spec = build_architecture(arch_or_module, num_classes)
+        return module, spec
+    if isinstance(arch_or_module, TorchClassifier):
+        return _trainable_copy(arch_or_module.module), arch_or_module.spec
+    if isinstance(arch_or_module, nn.Module):
+        return _trainable_copy(arch_or_module), None
+    raise AdvInspectError(
+        f"cannot train a {type(arch_or_module).__name__}: give an architecture name or a torch model"
+    )
+
+
+def _trainable_copy(module: nn.Module) -> nn.Module:
+    if isinstance(module, torch.jit.ScriptModule):
+        raise AdvInspectError(
+            "a TorchScript model cannot be retrained here: give its architecture "
+            "(e.g. --arch package.module:Class or a torchvision name) to train a fresh copy"
+        )
+    try:
+        module = copy.deepcopy(module).cpu()
+    except Exception as exc:  # exotic modules (open handles, C++ state) do not copy
+        raise AdvInspectError(f"cannot copy the model for training: {exc}") from exc
+    params = list(module.parameters())
+    if not params:
+        raise AdvInspectError("the model has no parameters to train: give its architecture instead")
+    for parameter in params:
+        parameter.requires_grad_(True)
+    return module
+
+
+def _set_mode(model: nn.Module, train: bool) -> None:
+    """Train mode for training (batch-norm statistics, dropout), eval mode for attacks/validation.
+    A torch.export program refuses to switch: it keeps the mode it was exported in."""
+    try:
+        model.train(train)
+    except (NotImplementedError, RuntimeError):
+        pass
+
+
+def _switchable(model: nn.Module) -> bool:
+    try:
+        model.train(model.training)
+    except (NotImplementedError, RuntimeError):
+        return False
+    return True
+
+
+def apply_spectral_norm(module: nn.Module) -> int:
+    """Parametrize every Conv/Linear weight by spectral normalization; returns how many layers."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    layers = [m for m in module.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
+    for layer in layers:
+        spectral_norm(layer, name="weight")
+    if not layers:
+        raise AdvInspectError("spectral normalization found no conv or linear layer in this model")
+    return len(layers)
+
+
+def remove_spectral_norm(module: nn.Module) -> None:
+    """Bake the normalized weights in, so the saved model is a plain network."""
+    from torch.nn.utils import parametrize
+
+    _set_mode(module, False)  # eval: use the converged power-iteration vectors, no extra step
+    for layer in module.modules():
+        if parametrize.is_parametrized(layer, "weight"):
+            parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
+
+
+def largest_singular_values(module: nn.Module) -> dict[str, float]:
+    """Largest singular value of every conv/linear weight reshaped to (out, -1) — the quantity
+    spectral normalization bounds (for convolutions a proxy of the operator norm)."""
+    values = {}
+    for name, layer in module.named_modules():
+        if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            weight = layer.weight.detach().reshape(layer.weight.shape[0], -1)
+            values[name] = float(torch.linalg.matrix_norm(weight, ord=2))
+    return values
+
+
+# --- attacks used while training (eval mode, gradients w.r.t. the input only) -----------------
+def _input_grad(model: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(loss_fn(model(x)), x)
+    return grad
+
+
+def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step: float,
+            bounds: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
+    """Wong et al. 2020: uniform start in the eps ball, one signed step, projection."""
+    delta = (torch.rand(x.shape, generator=generator, device=x.device) * 2 - 1) * eps
+    x_start = (x + delta).clamp(*bounds)
+    grad = _input_grad(model, x_start, lambda out: F.cross_entropy(out, y, reduction="sum"))
+    delta = (x_start + step * grad.sign() - x).clamp(-eps, eps)
+    return (x + delta).clamp(*bounds).detach()
+
+
+def pgd_linf(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step: float, steps: int,
+             bounds: tuple[float, float], generator: torch.Generator | None) -> torch.Tensor:
+    """Madry et al. 2018: random start (when a generator is given), signed steps, projection."""
+    x_adv = x.clone()
+    if generator is not None:
+        noise = (torch.rand(x.shape, generator=generator, device=x.device) * 2 - 1) * eps
+        x_adv = (x + noise).clamp(*bounds)
+    for _ in range(steps):
+        grad = _input_grad(model, x_adv, lambda out: F.cross_entropy(out, y, reduction="sum"))
+        x_adv = torch.min(torch.max(x_adv + step * grad.sign(), x - eps), x + eps).clamp(*bounds)
+    return x_adv.detach()
+
+
+def trades_adversary(model: nn.Module, x: torch.Tensor, eps: float, step: float, steps: int,
+                     bounds: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
+    """Zhang et al. 2019: maximise KL(f(x) || f(x')) from a small Gaussian start (0.001·N(0,1))."""
+    with torch.no_grad():
+        p_clean = F.softmax(model(x), dim=1)
+    x_adv = (x + 0.001 * torch.randn(x.shape, generator=generator, device=x.device)).clamp(*bounds)
+
+    def kl(out: torch.Tensor) -> torch.Tensor:
+        return F.kl_div(F.log_softmax(out, dim=1), p_clean, reduction="sum")
+
+    for _ in range(steps):
+        grad = _input_grad(model, x_adv, kl)
+        x_adv = torch.min(torch.max(x_adv + step * grad.sign(), x - eps), x + eps).clamp(*bounds)
+    return x_adv.detach()
+
+
+# --- the training objectives --------------------------------------------------------------------
+@dataclass
+class _Run:
+    """State shared by the objective functions of one run."""
+
+    config: TrainingConfig
+    bounds: tuple[float, float]
+    generator: torch.Generator
+    teacher: nn.Module | None = None
+
+
+def _objective(run: _Run, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
+               phase: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss to minimise, logits the train accuracy is read from) for one batch."""
+    c = run.config
+    name = c.defense
+    if name in ADVERSARIAL and eps > 0:
+        _set_mode(model, False)  # craft the attack in eval mode (batch norm, dropout), as TRADES does
+        if name == "fgsm":
+            x_adv = fgsm_rs(model, x, y, eps, c.attack_step() * eps / c.eps, run.bounds, run.generator)
+        elif name == "pgd":
+            x_adv = pgd_linf(model, x, y, eps, c.attack_step() * eps / c.eps, c.steps, run.bounds,
+                             run.generator)
+        else:
+            x_adv = trades_adversary(model, x, eps, c.attack_step() * eps / c.eps, c.steps, run.bounds,
+                                     run.generator)
+        _set_mode(model, True)
+        if name == "trades":
+            out_clean, out_adv = model(x), model(x_adv)
+            robust = F.kl_div(F.log_softmax(out_adv, 1), F.softmax(out_clean, 1), reduction="batchmean")
+            return F.cross_entropy(out_clean, y) + c.trades_beta * robust, out_adv
+        out = model(x_adv)
+        return F.cross_entropy(out, y), out
+    if name == "label_smoothing":
+        out = model(x)
+        return F.cross_entropy(out, y, label_smoothing=c.smoothing), out
+    if name == "distillation":
+        out = model(x)
+        if phase == "teacher":
+            return F.cross_entropy(out / c.temperature, y), out
+        assert run.teacher is not None
+        with torch.no_grad():
+            soft = F.softmax(run.teacher(x) / c.temperature, dim=1)
+        return -(soft * F.log_softmax(out / c.temperature, dim=1)).sum(1).mean(), out
+    if name == "gradient_penalty":
+        x_in = x.detach().requires_grad_(True)
+        out = model(x_in)
+        ce = F.cross_entropy(out, y, reduction="sum")
+        (grad,) = torch.autograd.grad(ce, x_in, create_graph=True)  # per-sample input gradients
+        penalty = grad.flatten(1).pow(2).sum(1).mean()
+        return ce / len(x) + c.gp_lambda * penalty, out
+    out = model(x)  # standard, spectral_norm (the parametrization does the work), eps = 0 warm-up
+    return F.cross_entropy(out, y), out
+
+
+# --- validation -------------------------------------------------------------------------------
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 512) -> float:
+    if len(x) == 0:
+        return float("nan")
+    with torch.no_grad():
+        correct = sum(int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+                      for i in range(0, len(x), batch))
+    return correct / len(x)
+
+
+def _validate(run: _Run, model: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor) -> dict[str, float | None]:
+    """Clean accuracy on the split; PGD and FGSM accuracy at the full eps on its first images.
+
+    The PGD start noise is re-seeded each epoch, so epochs are compared on the same attack."""
+    if len(x_val) == 0:
+        return {"val_clean_accuracy": None, "val_pgd_accuracy": None, "val_fgsm_accuracy": None}
+    c = run.config
+    _set_mode(model, False)
+    clean = _accuracy(model, x_val, y_val)
+    xa, ya = x_val[: c.val_attack_size], y_val[: c.val_attack_size]
+    generator = torch.Generator(device=xa.device).manual_seed(c.seed + 2)
+    pgd_parts, fgsm_parts = [], []
+    for i in range(0, len(xa), 256):
+        xb, yb = xa[i:i + 256], ya[i:i + 256]
+        pgd_parts.append(pgd_linf(model, xb, yb, c.eps, 2.5 * c.eps / c.val_pgd_steps, c.val_pgd_steps,
+                                  run.bounds, generator))
+        fgsm_parts.append(pgd_linf(model, xb, yb, c.eps, c.eps, 1, run.bounds, None))
+    pgd = _accuracy(model, torch.cat(pgd_parts), ya)
+    fgsm = _accuracy(model, torch.cat(fgsm_parts), ya)
+    _set_mode(model, True)
+    return {"val_clean_accuracy": clean, "val_pgd_accuracy": pgd, "val_fgsm_accuracy": fgsm}
+
+
+def _catastrophic(history: list[dict[str, Any]], record: dict[str, Any], drop: float) -> bool:
+    """Wong et al. 2020's symptom: PGD accuracy falls far below its best while FGSM accuracy
+    does not fall with it (the model learnt to defeat the single step, not the threat)."""
+    pgd, fgsm = record["val_pgd_accuracy"], record["val_fgsm_accuracy"]
+    earlier = [h for h in history if h["phase"] == record["phase"] and h["val_pgd_accuracy"] is not None]
+    if pgd is None or not earlier:
+        return False
+    best_pgd = max(h["val_pgd_accuracy"] for h in earlier)
+    previous_fgsm = earlier[-1]["val_fgsm_accuracy"]
+    return best_pgd - pgd >= drop and fgsm >= previous_fgsm - 0.02 and fgsm - pgd >= drop
+
+
+def _score(config: TrainingConfig, record: dict[str, Any]) -> tuple[float, float]:
+    clean = record["val_clean_accuracy"]
+    if clean is None:  # no validation split: the last epoch is the best we know
+        return (record["epoch"], 0.0)
+    if config.adversarial:
+        return (record["val_pgd_accuracy"], clean)
+    return (clean, record["val_pgd_accuracy"])
+
+
+# --- the job ----------------------------------------------------------------------------------
+def _lr_at(config: TrainingConfig, step: int, total: int) -> float:
+    t = step / max(total, 1)
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * t))
+    if config.lr_schedule == "onecycle":  # Wong et al.: linear up to the peak at 40%, then down to 0
+        return config.lr * (t / 0.4 if t < 0.4 else max(0.0, (1 - t) / 0.6))
+    return config.lr
+
+
+def _optimizer(config: TrainingConfig, model: nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = min(n - 1, max(1, round(n * fraction))) if fraction > 0 else 0
+    return order[n_val:], order[:n_val]
+
+
+def _settle_spec(spec: ModelSpec | None, implied: ModelSpec | None, x: torch.Tensor,
+                 num_classes: int) -> ModelSpec:
+    base = implied or ModelSpec()
+    merged = base.merged(spec) if spec is not None else base
+    if merged.input_shape is None:
+        merged = merged.merged(input_shape=tuple(x.shape[1:]))
+    if tuple(merged.input_shape) != tuple(x.shape[1:]):
+        raise AdvInspectError(
+            f"training images are {tuple(x.shape[1:])} (C,H,W) but the model takes {merged.input_shape}"
+        )
+    if merged.labels is None or len(merged.labels) < num_classes:
+        merged = merged.merged(labels=tuple(str(i) for i in range(num_classes)))
+    return merged
+
+
+@dataclass
+class _Phase:
+    """One training phase (distillation has a teacher phase before the student's)."""
+
+    name: str
+    model: nn.Module
+    best_state: dict[str, torch.Tensor] | None = None
+    best_score: tuple[float, float] | None = None
+    best_epoch: int | None = None
+
+
+def train_defense(
+    config: TrainingConfig,
+    train_x: torch.Tensor | np.ndarray,
+    train_y: torch.Tensor | np.ndarray,
+    spec: ModelSpec | None,
+    arch_or_module: str | nn.Module | TorchClassifier,
+    progress: Progress = NO_PROGRESS,
+    cancel: CancelToken = NEVER,
+) -> TrainingResult:
+    """Train `arch_or_module` on (train_x, train_y) with `config.defense`; see the module doc.
+
+    train_x: (N, C, H, W) float in the spec's value range (pixel space, not normalized);
+    train_y: (N,) class indices. A fraction `val_fraction` is held out for per-epoch validation
+    (clean accuracy, PGD-`val_pgd_steps` and FGSM accuracy at `eps` on `val_attack_size` images).
+    spec: mean/std/value range/labels; None takes what the architecture implies (or the
+    TorchClassifier's spec). Progress: one step per batch; with `progress.wants_preview` a
+    preview dict {"phase", "epoch", "epochs", "batch", "batches", "loss", "history", "best_epoch"}.
+    Cancel: stops after the current batch and returns the best checkpoint, marked cancelled.
+    """
+    config.check()
+    started = time.perf_counter()
+    x_all = torch.as_tensor(train_x).float()
+    y_all = torch.as_tensor(train_y).long()
+    if x_all.ndim != 4 or len(x_all) != len(y_all) or len(x_all) < 2:
+        raise AdvInspectError("training needs images (N, C, H, W) with one label each, N >= 2")
+    if (y_all < 0).any():
+        raise AdvInspectError("every training image needs a label (class folders)")
+    device = select_device(config.device)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(config.seed)  # fresh weights and dropout: deterministic, global RNG restored
+        return _train(config, x_all, y_all, spec, arch_or_module, device, progress, cancel, started)
+
+
+def _train(config: TrainingConfig, x_all: torch.Tensor, y_all: torch.Tensor, spec: ModelSpec | None,
+           arch_or_module: Any, device: torch.device, progress: Progress, cancel: CancelToken,
+           started: float) -> TrainingResult:
+    num_classes = spec.num_classes if spec is not None and spec.num_classes else int(y_all.max()) + 1
+    net, implied = initial_module(arch_or_module, num_classes)
+    spec = _settle_spec(spec, implied, x_all, num_classes)
+    notes: list[str] = []
+    if not _switchable(net):
+        notes.append("the model cannot switch between training and eval mode (a torch.export program): "
+                     "it trains in the mode it was exported in; train from its architecture for batch "
+                     "norm and dropout to train properly")
+    bounds = spec.value_range
+    x_all = x_all.clamp(*bounds)
+    train_idx, val_idx = _split(len(x_all), config.val_fraction, config.seed)
+    x_tr, y_tr = x_all[train_idx].to(device), y_all[train_idx].to(device)
+    x_val, y_val = x_all[val_idx].to(device), y_all[val_idx].to(device)
+    run = _Run(config, bounds, torch.Generator(device=device).manual_seed(config.seed + 1))
+    channels = x_all.shape[1]
+    initial = copy.deepcopy(net)
+    phases = ["teacher", "train"] if config.defense == "distillation" else ["train"]
+    batches = math.ceil(len(x_tr) / config.batch_size)
+    total = batches * config.epochs * len(phases)
+    history: list[dict[str, Any]] = []
+    state = {"step": 0, "cancelled": False}
+    done: _Phase | None = None
+    for phase_name in phases:
+        module = copy.deepcopy(initial) if phase_name == "train" and done is not None else net
+        if config.defense == "spectral_norm":
+            apply_spectral_norm(module)
+        phase = _Phase(phase_name, _PixelSpace(module, spec, channels).to(device))
+        _fit(run, phase, x_tr, y_tr, x_val, y_val, history, state, total, progress, cancel)
+        if phase_name == "teacher" and not state["cancelled"]:
+            _restore_best(phase, config)
+            _set_mode(phase.model, False)
+            run.teacher = phase.model
+        done = phase
+        if state["cancelled"]:
+            break
+    assert done is not None
+    if state["cancelled"] and done.name == "teacher":
+        notes.append("cancelled during the teacher phase: the returned model is the teacher")
+    if state["cancelled"] and done.best_state is None:
+        notes.append("cancelled before the first epoch ended: the model is partly trained")
+    _restore_best(done, config)
+    final = done.model.net
+    if config.defense == "spectral_norm":
+        remove_spectral_norm(final)
+    final = final.cpu()
+    _set_mode(final, False)
+    co = [h for h in history if h["catastrophic_overfitting"]]
+    if co:
+        notes.append(
+            f"catastrophic overfitting at epoch {co[0]['epoch']}: validation PGD accuracy collapsed to "
+            f"{co[0]['val_pgd_accuracy']:.2f} while FGSM accuracy is {co[0]['val_fgsm_accuracy']:.2f}"
+            + ("; the best epoch before it is kept" if config.keep_best else "")
+        )
+    return TrainingResult(
+        module=final, spec=spec, config=config, history=history, best_epoch=done.best_epoch,
+        cancelled=state["cancelled"], catastrophic_overfitting=bool(co),
+        catastrophic_overfitting_epoch=co[0]["epoch"] if co else None, notes=notes,
+        n_train=len(x_tr), n_val=len(x_val), seconds=time.perf_counter() - started,
+    )
+
+
+def _restore_best(phase: _Phase, config: TrainingConfig) -> None:
+    if phase.best_state is not None and (config.keep_best or phase.best_epoch is None):
+        phase.model.load_state_dict(phase.best_state)
+
+
+def _fit(run: _Run, phase: _Phase, x_tr: torch.Tensor, y_tr: torch.Tensor, x_val: torch.Tensor,
+         y_val: torch.Tensor, history: list[dict[str, Any]], state: dict[str, Any], total: int,
+         progress: Progress, cancel: CancelToken) -> None:
+    """The epochs of one phase; appends to `history`, keeps the best state in `phase`."""
+    c = run.config
+    model = phase.model
+    optimizer = _optimizer(c, model)
+    batches = math.ceil(len(x_tr) / c.batch_size)
+    shuffle = torch.Generator().manual_seed(c.seed + (3 if phase.name == "teacher" else 4))
+    phase_steps = batches * c.epochs
+    for epoch in range(1, c.epochs + 1):
+        epoch_started = time.perf_counter()
+        _set_mode(model, True)
+        order = torch.randperm(len(x_tr), generator=shuffle).to(x_tr.device)
+        loss_sum, correct, seen, eps, lr = 0.0, 0, 0, 0.0, c.lr
+        for b in range(batches):
+            if cancel.cancelled:
+                state["cancelled"] = True
+                return
+            idx = order[b * c.batch_size:(b + 1) * c.batch_size]
+            step = (epoch - 1) * batches + b
+            eps = _eps_at(c, step, batches)
+            lr = _lr_at(c, step, phase_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss, out = _objective(run, model, x_tr[idx], y_tr[idx], eps, phase.name)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((out.detach().argmax(1) == y_tr[idx]).sum())
+            seen += len(idx)
+            state["step"] += 1
+            _report(progress, state["step"], total, phase, epoch, c.epochs, b + 1, batches,
+                    loss_sum / seen, history)
+        record = {"phase": phase.name, "epoch": epoch, "eps": eps, "lr": lr, "loss": loss_sum / seen,
+                  "train_accuracy": correct / seen, **_validate(run, model, x_val, y_val)}
+        record["catastrophic_overfitting"] = c.adversarial and _catastrophic(history, record, c.co_drop)
+        score = _score(c, record)
+        record["best"] = phase.best_score is None or score > phase.best_score
+        if record["best"]:
+            for h in history:
+                if h["phase"] == phase.name:
+                    h["best"] = False
+            phase.best_score, phase.best_epoch = score, epoch
+            phase.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        record["seconds"] = time.perf_counter() - epoch_started
+        history.append(record)
+        progress(state["step"], total, _epoch_message(record, c.epochs),
+                 _preview(phase, epoch, c.epochs, batches, batches, record["loss"], history)
+                 if progress.wants_preview else None)
+
+
+def _eps_at(config: TrainingConfig, step: int, batches: int) -> float:
+    if config.eps_warmup_epochs <= 0:
+        return config.eps
+    return config.eps * min(1.0, (step + 1) / (config.eps_warmup_epochs * batches))
+
+
+def _report(progress: Progress, step: int, total: int, phase: _Phase, epoch: int, epochs: int,
+            batch: int, batches: int, loss: float, history: list[dict[str, Any]]) -> None:
+    if not progress.active:
+        return
+    message = f"{phase.name} epoch {epoch}/{epochs}, batch {batch}/{batches}, loss {loss:.4f}"
+    preview = _preview(phase, epoch, epochs, batch, batches, loss, history) if progress.wants_preview else None
+    progress(step, total, message, preview)
+
+
+def _preview(phase: _Phase, epoch: int, epochs: int, batch: int, batches: int, loss: float,
+             history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Plain data for live curves: the history so far (copied: it crosses threads)."""
+    return {"phase": phase.name, "epoch": epoch, "epochs": epochs, "batch": batch, "batches": batches,
+            "loss": loss, "history": [dict(h) for h in history], "best_epoch": phase.best_epoch}
+
+
+def _epoch_message(record: dict[str, Any], epochs: int) -> str:
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    text = (f"{record['phase']} epoch {record['epoch']}/{epochs}: loss {record['loss']:.4f}, "
+            f"val clean {pct(record['val_clean_accuracy'])}, PGD {pct(record['val_pgd_accuracy'])}, "
+            f"FGSM {pct(record['val_fgsm_accuracy'])}")
+    if record["catastrophic_overfitting"]:
+        text += " — catastrophic overfitting"
+    return text
+
+
+# --- data and saving --------------------------------------------------------------------------
+def demo_training_set(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x_train, y_train, x_test, y_test) of the demo digits in [0, 1], (N, 1, 32, 32)."""
+    from advinspect.zoo.digits import digits_images, to_tensor
+
+    x_tr, y_tr, x_te, y_te = digits_images(seed)
+    return to_tensor(x_tr), torch.from_numpy(y_tr).long(), to_tensor(x_te), torch.from_numpy(y_te).long()
+
+
+def folder_training_set(folder: str | Path, spec: ModelSpec, progress: Progress = NO_PROGRESS,
+                        cancel: CancelToken = NEVER) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(x, y, errors) from a folder-per-class set fitted to `spec`; unreadable files are listed."""
+    from advinspect.core.data import collect_images, load_images
+
+    batch = load_images(collect_images([folder], spec), spec, progress=progress, cancel=cancel)
+    if len(batch) == 0:
+        raise AdvInspectError(f"no training images found in {folder}")
+    if not batch.has_labels:
+        raise AdvInspectError(f"{folder} must hold one sub-folder per class")
+    return batch.x, batch.labels, batch.errors
+
+
+def save_defended_model(result: TrainingResult, path: str | Path) -> Path:
+    """Save as TorchScript (torch.jit.trace; a torch.export .pt2 archive if tracing fails) with
+    the sidecar spec, and a `<path>.training.json` with the config and history. The file opens
+    with `load_model` and gives the trained module's logits."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module = copy.deepcopy(result.module).cpu()
+    _set_mode(module, False)
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    assert result.spec.input_shape is not None
+    lo, hi = result.spec.value_range
+    example = torch.full((2, *result.spec.input_shape), (lo + hi) / 2)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        _save_torchscript(module, example, tmp)
+    except Exception:  # untraceable (data-dependent control flow...): fall back to torch.export
+        _save_export(module, example, tmp)
+    tmp.replace(path)
+    write_sidecar(path, result.spec)
+    info = {"summary": result.summary(), "history": result.history}
+    Path(str(path) + ".training.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+    return path
+
+
+def _save_torchscript(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript is deprecated in torch 2.x; it still works
+        traced = torch.jit.trace(module, example, check_trace=False)
+        probe = torch.rand(3, *example.shape[1:], generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            if not torch.allclose(traced(probe), module(probe), atol=1e-5, rtol=1e-4):
+                raise AdvInspectError("traced model disagrees with the trained module")
+        torch.jit.save(traced, str(path))
+
+
+def _save_export(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+    batch = torch.export.Dim("batch", min=1, max=65_536)
+    program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(path))
