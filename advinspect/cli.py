@@ -177,8 +177,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _command_line() -> str | None:
-    return "advinspect " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
+def _command_line(args: argparse.Namespace) -> str:
+    """The exact command that reproduces this run (the argv main() was given), for provenance."""
+    argv = getattr(args, "argv", None)
+    return "advinspect " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
 def _report_formats(text: str) -> tuple[str, ...]:
@@ -285,7 +287,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
           f"median Linf {_fmt(s['median_linf'])}, median L2 {_fmt(s['median_l2'])}, {s['seconds']:.2f} s on {s['device']}")
     if result.cancelled:
         print("cancelled: results hold the samples attacked so far", file=sys.stderr)
-    results = attack_results(result, batch.items, clf, _command_line(), x=batch.x)
+    results = attack_results(result, batch.items, clf, _command_line(args), x=batch.x)
     if args.saliency:
         add_saliency(results, out, clf, batch.x, result.x_adv, args.saliency, seed=args.seed)
     path = write_attack_outputs(out, result, batch.items, clf, results=results)
@@ -331,8 +333,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result = evaluate(clf, batch.x, batch.labels, config, progress=progress)
     from advinspect.core.report.results import provenance
 
-    data = {**result.data, "provenance": {**provenance(clf), "command": "advinspect " + " ".join(
-        shlex.quote(a) for a in sys.argv[1:])}}
+    data = {**result.data, "provenance": {**provenance(clf), "command": _command_line(args)}}
     path = write_json(out / "evaluation.json", data)
     write_evaluation_plots(data, out)
     calib = data["calibration"]
@@ -496,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["gui", "--demo"]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2

@@ -62,6 +62,9 @@ class Session(QObject):
     message = Signal(str, str, str)  # level, text, details -> Log dock
     error = Signal(str, str, str)  # title, message, details -> error dialog
     trust_needed = Signal(str)  # path of a pickle file the user must confirm
+    custom_filter_changed = Signal()  # a plot asked the Images dock to show a set of images
+    evaluation_changed = Signal()  # a batch evaluation finished (or was cleared)
+    defense_changed = Signal()  # an inference-time defense was applied to / removed from the model
 
     def __init__(self, device: str = "auto", parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -81,6 +84,12 @@ class Session(QObject):
         self.current = -1
         self.selection: list[int] = []
         self.attack_job: Job | None = None
+        self.last_attack: AttackOutcome | None = None  # the adversarials the detector tests
+        # (label, image indices) set by a plot bin or confusion cell; the Images dock shows them
+        self.custom_filter: tuple[str, frozenset[int]] | None = None
+        self.evaluation: Any = None  # tasks.EvaluationOutcome of the current model
+        self.base_clf: Any = None  # the undefended model while a defense is applied, else None
+        self.defense: dict[str, Any] | None = None  # {"text", "adaptive", "eot_samples"}
         self._attack_steps = 1
         self._attack_indices = np.zeros(0, dtype=np.int64)
 
@@ -261,6 +270,68 @@ class Session(QObject):
             on_done=self._commit_attack, on_error=self._attack_failed, on_progress=self._attack_progress)
         return self.attack_job
 
+    def run_job(self, name: str, fn: Any, on_done: Any, *, error_title: str | None = None,
+                on_error: Any = None, on_progress: Any = None, previews: bool = False) -> Job:
+        """Run a panel's job on the worker; a failure is logged and shown, then `on_error` runs
+        (so the panel can reset its buttons)."""
+
+        def failed(message: str, details: str) -> None:
+            if on_error is not None:
+                on_error(message, details)
+            self._fail(error_title or f"{name} failed", message, details)
+
+        return self.runner.submit(name, fn, on_done=on_done, on_error=failed, on_progress=on_progress,
+                                  previews=previews)
+
+    def set_custom_filter(self, label: str, indices: Any) -> None:
+        """Show only these images in the Images dock (a clicked bin or cell), under `label`."""
+        chosen = frozenset(int(i) for i in indices if 0 <= int(i) < self.count)
+        self.custom_filter = (label, chosen)
+        self.log("info", f"images filtered: {label} ({len(chosen)} image(s))")
+        self.custom_filter_changed.emit()
+
+    def clear_custom_filter(self) -> None:
+        if self.custom_filter is not None:
+            self.custom_filter = None
+            self.custom_filter_changed.emit()
+
+    def set_evaluation(self, outcome: Any) -> None:
+        self.evaluation = outcome
+        self.evaluation_changed.emit()
+
+    def apply_defense(self, text: str, adaptive: bool = False, eot_samples: int = 8) -> Job | None:
+        """Put input transforms (`parse_defense` text, e.g. 'jpeg:75,bits:4') in front of the
+        model: the session's classifier becomes a DefendedClassifier, so attacks, saliency and
+        evaluation all see the defended model. Replaces any defense applied before."""
+        if self.clf is None:
+            self._fail("No model", "open a model first", "")
+            return None
+        base = self.base_clf if self.base_clf is not None else self.clf
+        defense = {"text": text, "adaptive": bool(adaptive), "eot_samples": int(eot_samples)}
+        x = None if self.images is None else self.images.x
+
+        def job(progress, cancel) -> ModelState:
+            return tasks.defended_state(base, text, adaptive, eot_samples, x, progress=progress, cancel=cancel)
+
+        self.log("info", f"apply defense {text} (adaptive {adaptive}, EOT samples {eot_samples})")
+        return self.run_job("apply defense", job, partial(self._commit_defense, base, defense),
+                            error_title="Cannot apply the defense", on_progress=self._progress_only)
+
+    def remove_defense(self) -> Job | None:
+        """Back to the undefended model (predictions recomputed on the worker)."""
+        if self.base_clf is None:
+            return None
+        base = self.base_clf
+        x = None if self.images is None else self.images.x
+
+        def job(progress, cancel) -> ModelState:
+            probs = None if x is None else tasks.predict(base, x, progress=progress, cancel=cancel)
+            return ModelState(base, base.describe(), None, probs, 0.0)
+
+        self.log("info", "remove the defense")
+        return self.run_job("remove defense", job, partial(self._commit_defense, None, None),
+                            error_title="Cannot remove the defense", on_progress=self._progress_only)
+
     def cancel(self) -> None:
         if self.runner.current is not None:
             self.log("info", f"cancelling {self.runner.current.name}")
@@ -294,8 +365,38 @@ class Session(QObject):
         self.attacks = dict(attacks)
         self.attacks_changed.emit()
 
+    def _commit_defense(self, base: Any, defense: dict[str, Any] | None, state: ModelState) -> None:
+        """Swap the classifier in place: images stay, predictions are the new model's, results
+        (made against the other model) are dropped."""
+        changed = sorted(self.results)
+        self.clf, self.info = state.clf, state.info
+        self.base_clf, self.defense = base, defense
+        if state.probs is not None:
+            self.probs = state.probs
+        self.results.clear()
+        self.live.clear()
+        self.last_attack = None
+        self.custom_filter = None
+        self.evaluation = None
+        self.log("info", f"model is now {state.clf.describe_short()}")
+        self.model_changed.emit()
+        self.defense_changed.emit()
+        self.evaluation_changed.emit()
+        self.custom_filter_changed.emit()
+        self.results_changed.emit(changed)
+        if self.current >= 0:
+            self.current_changed.emit(self.current)
+
     def _commit_model(self, path: str | None, sources: list[str], state: ModelState) -> None:
         first = self.clf is None
+        had_defense = self.base_clf is not None
+        self.base_clf, self.defense, self.last_attack = None, None, None
+        if self.evaluation is not None or self.custom_filter is not None:
+            self.evaluation, self.custom_filter = None, None
+            self.evaluation_changed.emit()
+            self.custom_filter_changed.emit()
+        if had_defense:
+            self.defense_changed.emit()
         self.clf, self.info, self.model_path = state.clf, state.info, path
         self.results.clear()
         self.live.clear()
@@ -319,6 +420,10 @@ class Session(QObject):
 
     def _set_images(self, images: ImageSet | None, probs: np.ndarray | None) -> None:
         self.images, self.probs = images, probs
+        if self.evaluation is not None or self.custom_filter is not None:  # indices meant other images
+            self.evaluation, self.custom_filter = None, None
+            self.evaluation_changed.emit()
+            self.custom_filter_changed.emit()
         self.current, self.selection = -1, []
         if images is not None:
             correct = int((probs.argmax(1) == images.labels).sum()) if images.has_labels else None
@@ -383,6 +488,7 @@ class Session(QObject):
                          f"{int(r.success.sum())}/{r.n} flipped, "
                          f"success rate {summary['success_rate']:.0%}")
         self.trace_final.emit(list(r.trace))
+        self.last_attack = outcome
         self.results_changed.emit(changed)
         if self.current >= 0:
             self.preview_changed.emit(self.current)

@@ -39,7 +39,7 @@ def test_attack_report_files(attacked):
     for name in ("report.html", "report.pdf", "samples.csv", "results.json"):
         assert (report / name).is_file(), name
     html = (report / "report.html").read_text(encoding="utf-8")
-    assert len(_cards(html)) == 6 and html.count("gradient, original") == 6
+    assert len(_cards(html)) == 6 and html.count(">gradient, original</figcaption>") == 6
     assert "advinspect attack" in html and "--attack fgsm" in html
     assert len(list((report / "adversarial").rglob("*.png"))) == 6
     assert len(list((report / "saliency").rglob("*.png"))) == 12

@@ -1,1 +1,21 @@
-"""Reports and result files: JSON/CSV tables, adversarial PNGs (HTML/PDF to come)."""
+"""Reports and result files: results.json, samples.csv, adversarial PNGs, and the report itself
+(self-contained HTML; PDF through a writer the caller passes in, since core has no Qt).
+
+For the GUI: `build_report(results, out_dir, pdf_writer=advinspect.pdf.write_pdf, ...)` with
+`results` from `results.attack_results(...)`, after `results.write_attack_outputs(...)` put the
+adversarial PNGs beside it (or `base_dir=` where they are).
+"""
+
+from advinspect.core.report.build import (
+                                          DEFAULT_MAX_CARDS,
+                                          FORMATS,
+                                          Report,
+                                          ReportError,
+                                          build_report,
+                                          load_results,
+                                          rebuild_report,
+                                          select_samples,
+)
+
+__all__ = ["DEFAULT_MAX_CARDS", "FORMATS", "Report", "ReportError", "build_report", "load_results",
+           "rebuild_report", "select_samples"]

@@ -70,7 +70,8 @@ class ImageListModel(QAbstractListModel):
         if clear_cache:
             self._thumbs.clear()
         s = self.session
-        self.rows = [i for i in range(s.count) if keep(s, i, self.filter)]
+        custom = s.custom_filter[1] if s.custom_filter is not None else None
+        self.rows = [i for i in range(s.count) if keep(s, i, self.filter) and (custom is None or i in custom)]
         self.endResetModel()
 
     def row_of(self, image_index: int) -> int:
@@ -145,6 +146,7 @@ class ImagesPanel(Panel):
         self.select_all.clicked.connect(self._select_all)
         top.addWidget(self.select_all)
         layout.addLayout(top)
+        layout.addWidget(self._custom_row())
         self.model = ImageListModel(session)
         self.view = QListView()
         self.view.setObjectName("image_grid")
@@ -170,6 +172,33 @@ class ImagesPanel(Panel):
         session.model_changed.connect(lambda: self._rebuild(clear_cache=True))
         session.results_changed.connect(self._on_results)
         session.current_changed.connect(self._show_current)
+        session.custom_filter_changed.connect(self._on_custom_filter)
+
+    def _custom_row(self) -> QWidget:
+        """'showing: <bin or cell>' with a clear button, visible while a plot filters the images."""
+        self.custom_row = QWidget()
+        row = QHBoxLayout(self.custom_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.custom_label = QLabel("")
+        self.custom_label.setObjectName("image_custom_filter")
+        self.custom_label.setWordWrap(True)
+        self.custom_label.setStyleSheet("font-weight: bold; color: #1f6fb2;")
+        row.addWidget(self.custom_label, 1)
+        self.clear_custom = QPushButton("Clear")
+        self.clear_custom.setObjectName("image_custom_clear")
+        self.clear_custom.setToolTip("show every image again (drop the plot's filter)")
+        self.clear_custom.clicked.connect(self.session.clear_custom_filter)
+        row.addWidget(self.clear_custom)
+        self.custom_row.hide()
+        return self.custom_row
+
+    def _on_custom_filter(self) -> None:
+        custom = self.session.custom_filter
+        self.custom_row.setVisible(custom is not None)
+        self.custom_label.setText("" if custom is None else f"showing: {custom[0]} ({len(custom[1])})")
+        self._rebuild()
+        if custom is not None and self.model.rows:
+            self.select([self.model.rows[0]])
 
     def set_filter(self, name: str) -> None:
         if name != self.model.filter:

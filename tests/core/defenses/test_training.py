@@ -68,10 +68,12 @@ def robust_accuracy(clf, x, y, eps: float = 0.1) -> float:
 def test_each_defense_trains_and_loads_back(defense, digits8, tmp_path):
     x, y, x_test, _ = digits8
     net = small_net(batch_norm=defense == "standard")
-    result = train_defense(config(defense=defense), x[:300], y[:300], SPEC, net)
+    epochs = 2 if defense == "distillation" else 1  # the student learns from a teacher: give both time
+    result = train_defense(config(defense=defense, epochs=epochs, temperature=2.0), x[:300], y[:300], SPEC, net)
     assert not result.cancelled
-    assert [h["phase"] for h in result.history] == (["teacher", "train"] if defense == "distillation" else ["train"])
-    print(defense, result.history[-1])
+    phases = ["teacher"] * 2 + ["train"] * 2 if defense == "distillation" else ["train"]
+    assert [h["phase"] for h in result.history] == phases
+    assert result.history[-1]["val_clean_accuracy"] > 0.4  # it learnt something in one epoch
     path = save_defended_model(result, tmp_path / "defended.pt")
     loaded = load_model(path, device="cpu")
     assert loaded.spec.mean == SPEC.mean and loaded.spec.labels == SPEC.labels

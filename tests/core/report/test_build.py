@@ -15,8 +15,16 @@ import pytest
 
 from advinspect.core.errors import CancelledError
 from advinspect.core.jobs import CancelToken
-from advinspect.core.report.build import (CARDS_PER_PAGE, ReportError, build_report, nice_gain,
-                                          perturbation_image, rebuild_report, select_samples, status)
+from advinspect.core.report.build import (
+    CARDS_PER_PAGE,
+    ReportError,
+    build_report,
+    nice_gain,
+    perturbation_image,
+    rebuild_report,
+    select_samples,
+    status,
+)
 from advinspect.pdf import write_pdf
 
 
