@@ -7,7 +7,7 @@ scale-invariant loss, so gradient masking by saturated softmax — defensive dis
 Target (issue 7): PGD adversarial training takes PGD robust accuracy at eps = 0.1 from near 0 to
 >= 70% with clean accuracy > 90%.
 
-Run by hand: OMP_NUM_THREADS=2 .venv/bin/python benchmarks/defense_training.py
+Run by hand: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/defense_training.py
              [--defenses pgd,standard] [--epochs 30] [--json out.json]
 """
 
@@ -21,7 +21,12 @@ import warnings
 import torch
 
 from advinspect.core.attacks import get_attack
-from advinspect.core.defenses.training import DEFENSES, TrainingConfig, demo_training_set, train_defense
+from advinspect.core.defenses.training import (
+    DEFENSES,
+    TrainingConfig,
+    demo_training_set,
+    train_defense,
+)
 from advinspect.core.jobs import Progress
 
 warnings.filterwarnings("ignore")

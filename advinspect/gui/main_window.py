@@ -22,10 +22,18 @@ from advinspect import __version__
 from advinspect.gui import dialogs
 from advinspect.gui.panels.attack import AttackPanel
 from advinspect.gui.panels.confidence import ConfidencePanel
+from advinspect.gui.panels.defenses import DefensesPanel
+from advinspect.gui.panels.evaluate import (
+    CalibrationPanel,
+    EvaluatePanel,
+    HistogramsPanel,
+    RobustnessPanel,
+)
 from advinspect.gui.panels.images import ImagesPanel
 from advinspect.gui.panels.inspector import InspectorView
 from advinspect.gui.panels.log import LogPanel
 from advinspect.gui.panels.model import ModelPanel
+from advinspect.gui.panels.saliency import SaliencyPanel
 from advinspect.gui.session import Session
 from advinspect.gui.settings import add_recent, get_json, make_settings, recent, set_json
 from advinspect.gui.theme import THEMES, apply_theme
@@ -71,9 +79,17 @@ class MainWindow(QMainWindow):
         self.attack_panel = AttackPanel(self.session, self)
         self.confidence_panel = ConfidencePanel(self.session, self)
         self.log_panel = LogPanel(self.session, self)
-        self.attack_panel.visible_indices = self.images_panel.visible_indices
+        self.saliency_panel = SaliencyPanel(self.session, self)
+        self.evaluate_panel = EvaluatePanel(self.session, self)
+        self.robustness_panel = RobustnessPanel(self.session, self)
+        self.histograms_panel = HistogramsPanel(self.session, self)
+        self.calibration_panel = CalibrationPanel(self.session, self)
+        self.defenses_panel = DefensesPanel(self.session, self)
+        for panel in (self.attack_panel, self.evaluate_panel, self.defenses_panel):
+            panel.visible_indices = self.images_panel.visible_indices
         self.panels = [self.model_panel, self.images_panel, self.attack_panel, self.confidence_panel,
-                       self.log_panel]
+                       self.log_panel, self.saliency_panel, self.evaluate_panel, self.robustness_panel,
+                       self.histograms_panel, self.calibration_panel, self.defenses_panel]
         self._arrange_docks()
         self._make_actions()
         self._make_menus()
@@ -96,13 +112,23 @@ class MainWindow(QMainWindow):
         self.addDockWidget(right, self.confidence_panel)
         self.splitDockWidget(self.attack_panel, self.confidence_panel, Qt.Orientation.Vertical)
         self.addDockWidget(bottom, self.log_panel)
+        # New docks share the areas as tabs: evaluation and defenses beside the attack, saliency
+        # beside the confidence bars, result plots beside the log.
+        self.tabifyDockWidget(self.attack_panel, self.evaluate_panel)
+        self.tabifyDockWidget(self.evaluate_panel, self.defenses_panel)
+        self.tabifyDockWidget(self.confidence_panel, self.saliency_panel)
+        self.tabifyDockWidget(self.log_panel, self.robustness_panel)
+        self.tabifyDockWidget(self.robustness_panel, self.histograms_panel)
+        self.tabifyDockWidget(self.histograms_panel, self.calibration_panel)
+        for panel in (self.attack_panel, self.confidence_panel, self.log_panel):
+            panel.raise_()
         self.setCorner(Qt.Corner.BottomLeftCorner, left)
         self.setCorner(Qt.Corner.BottomRightCorner, right)
         self.resize(1440, 900)
-        self.resizeDocks([self.images_panel, self.attack_panel], [330, 380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.images_panel, self.attack_panel], [330, 400], Qt.Orientation.Horizontal)
         self.resizeDocks([self.images_panel, self.model_panel], [520, 340], Qt.Orientation.Vertical)
-        self.resizeDocks([self.attack_panel, self.confidence_panel], [600, 260], Qt.Orientation.Vertical)
-        self.resizeDocks([self.log_panel], [130], Qt.Orientation.Vertical)
+        self.resizeDocks([self.attack_panel, self.confidence_panel], [560, 300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.log_panel], [150], Qt.Orientation.Vertical)
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         action = QAction(text, self)

@@ -259,10 +259,33 @@ def apply_spectral_norm(module: nn.Module) -> int:
     return len(layers)
 
 
+def converge_spectral_norm(module: nn.Module, iterations: int = 50) -> None:
+    """Run the power iteration of every spectral-norm parametrization to convergence.
+
+    Training does one iteration per batch, so after a short run the estimate of the largest
+    singular value is still low and the layer not yet normalized; validation and the saved model
+    should see the layers the defense promises."""
+    from torch.nn.utils import parametrize
+
+    for layer in module.modules():
+        if not parametrize.is_parametrized(layer, "weight"):
+            continue
+        plist = layer.parametrizations["weight"]
+        for parametrization in plist:
+            if hasattr(parametrization, "_u"):  # torch's _SpectralNorm: iterates in train mode
+                was_training = parametrization.training
+                parametrization.train()
+                with torch.no_grad():
+                    for _ in range(iterations):
+                        parametrization(plist.original)
+                parametrization.train(was_training)
+
+
 def remove_spectral_norm(module: nn.Module) -> None:
     """Bake the normalized weights in, so the saved model is a plain network."""
     from torch.nn.utils import parametrize
 
+    converge_spectral_norm(module)
     _set_mode(module, False)  # eval: use the converged power-iteration vectors, no extra step
     for layer in module.modules():
         if parametrize.is_parametrized(layer, "weight"):
@@ -399,6 +422,8 @@ def _validate(run: _Run, model: nn.Module, x_val: torch.Tensor, y_val: torch.Ten
     if len(x_val) == 0:
         return {"val_clean_accuracy": None, "val_pgd_accuracy": None, "val_fgsm_accuracy": None}
     c = run.config
+    if c.defense == "spectral_norm":
+        converge_spectral_norm(model)  # validate the layers that will be saved
     _set_mode(model, False)
     clean = _accuracy(model, x_val, y_val)
     xa, ya = x_val[: c.val_attack_size], y_val[: c.val_attack_size]

@@ -105,6 +105,8 @@ def saliency(clf: Classifier, x: torch.Tensor, target: torch.Tensor | int | None
         target = torch.full((len(x),), target, dtype=torch.long)
     target = target.to(clf.device)
     forward = clf.logits
+    if method not in GRADIENT_FREE:
+        x = x.detach().requires_grad_(True)  # captum would set it, with a warning each call
     lo, hi = clf.spec.value_range
     torch.manual_seed(seed)
     if method == "gradient":

@@ -165,7 +165,7 @@ class EvaluatePanel(Panel):
         self.scope = QComboBox()
         self.scope.setObjectName("evaluate_scope")
         self.scope.addItems(list(SCOPES))
-        self.scope.setCurrentText("all shown")
+        self.scope.setCurrentIndex(SCOPES.index("all shown"))
         self.scope.setToolTip("which images: those selected in the Images dock, those its filter shows, or all")
         form.addRow("images", self.scope)
         self.split = QDoubleSpinBox()
@@ -207,9 +207,13 @@ class EvaluatePanel(Panel):
             on = item.data(Qt.ItemDataRole.UserRole) in names
             item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
 
+    def set_scope(self, name: str) -> None:
+        """'selection', 'all shown' or 'all' (the selection item's text carries a count)."""
+        self.scope.setCurrentIndex(SCOPES.index(name))
+
     def chosen_indices(self) -> list[int]:
         s = self.session
-        scope = self.scope.currentText()
+        scope = SCOPES[max(0, self.scope.currentIndex())]
         if scope == "all":
             return list(range(s.count))
         if scope == "all shown" and self.visible_indices is not None:

@@ -84,6 +84,10 @@ class SaliencyPanel(Panel):
         self._job: Any = None
         self._dirty = False
         self._request: tuple | None = None  # what the shown maps were computed for
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self.compute)
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -115,10 +119,6 @@ class SaliencyPanel(Panel):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.setWidget(body)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(DEBOUNCE_MS)
-        self._timer.timeout.connect(self.compute)
         session.model_changed.connect(self._on_model)
         session.current_changed.connect(self.schedule)
         session.images_changed.connect(self.schedule)
@@ -262,6 +262,11 @@ class SaliencyPanel(Panel):
 
     def _on_maps(self, request: tuple, maps: tasks.SaliencyMaps) -> None:
         self._job = None
+        s = self.session
+        if request[0] != id(s.clf) or request[1] != s.current:  # stale: the model or image changed
+            self._dirty = False
+            self.schedule()
+            return
         self.maps = maps
         self._request = request
         self.redraw()

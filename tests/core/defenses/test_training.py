@@ -139,8 +139,7 @@ def test_deterministic_under_seed(digits8):
     x, y, *_ = digits8
 
     def run(seed: int):
-        result = train_defense(config(defense="pgd", seed=seed), x[:200], y[:200], SPEC,
-                               "advinspect.core.defenses.training:_TestNet" if False else small_net())
+        result = train_defense(config(defense="pgd", seed=seed), x[:200], y[:200], SPEC, small_net())
         return result.module.state_dict(), [{k: v for k, v in h.items() if k != "seconds"} for h in result.history]
 
     (a, history_a), (b, history_b), (c, _) = run(0), run(0), run(1)
@@ -150,12 +149,20 @@ def test_deterministic_under_seed(digits8):
 
 def test_spectral_norm_bounds_largest_singular_values(digits8):
     x, y, *_ = digits8
-    result = train_defense(config(defense="spectral_norm", epochs=2), x[:300], y[:300], SPEC, small_net())
+
+    def large_net() -> SmallNet:  # singular values well above 1 to start from
+        net = small_net()
+        with torch.no_grad():
+            for parameter in net.parameters():
+                parameter.mul_(4.0)
+        return net
+
+    result = train_defense(config(defense="spectral_norm", epochs=2), x[:300], y[:300], SPEC, large_net())
     sigmas = largest_singular_values(result.module)
     assert set(sigmas) == {"conv", "fc"}
-    assert all(abs(s - 1.0) < 0.05 for s in sigmas.values()), sigmas
-    plain = largest_singular_values(train_defense(config(epochs=2), x[:300], y[:300], SPEC, small_net()).module)
-    assert max(plain.values()) > 1.5, plain  # without it the layers are not normalized
+    assert all(abs(s - 1.0) < 0.02 for s in sigmas.values()), sigmas
+    plain = train_defense(config(epochs=2), x[:300], y[:300], SPEC, large_net()).module
+    assert min(largest_singular_values(plain).values()) > 1.5  # without it the layers stay large
 
 
 def test_label_smoothing_lowers_confidence(digits8):
@@ -170,12 +177,12 @@ def test_label_smoothing_lowers_confidence(digits8):
 
 def test_pgd_training_raises_pgd_robust_accuracy(digits8):
     x, y, x_test, y_test = digits8
-    values = {"epochs": 4, "steps": 5, "lr_schedule": "constant", "val_fraction": 0.05}
+    values = {"epochs": 5, "steps": 5, "eps": 0.2, "lr_schedule": "constant", "val_fraction": 0.05}
     standard = train_defense(config(defense="standard", **values), x, y, SPEC, small_net())
     robust = train_defense(config(defense="pgd", **values), x, y, SPEC, small_net())
     x_eval, y_eval = x_test[:200], y_test[:200]
-    acc_standard = robust_accuracy(standard.classifier("cpu"), x_eval, y_eval)
-    acc_robust = robust_accuracy(robust.classifier("cpu"), x_eval, y_eval)
+    acc_standard = robust_accuracy(standard.classifier("cpu"), x_eval, y_eval, eps=0.2)
+    acc_robust = robust_accuracy(robust.classifier("cpu"), x_eval, y_eval, eps=0.2)
     assert acc_robust > acc_standard + 0.1, (acc_standard, acc_robust)
 
 

@@ -1,186 +1,23 @@
-"""`advinspect` opens the GUI; `advinspect <command>` does the same work headless.
-
-Errors are one readable line on stderr and a non-zero exit code.
-"""
+"""Commands about attacks: attack, evaluate, saliency, report."""
 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from advinspect import __version__
+from advinspect.cli.common import (
+    add_model_flags,
+    command_line,
+    fmt,
+    load_images,
+    load_model,
+    parse_param_pairs,
+    progress_bar,
+)
 from advinspect.core.errors import AdvInspectError
-
-COMMANDS = ("gui", "info", "predict", "attack", "evaluate", "saliency", "report")
-
-
-def _shape(text: str) -> tuple[int, int, int]:
-    try:
-        parts = tuple(int(p) for p in text.replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected C,H,W such as 3,224,224, got {text!r}") from None
-    if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"expected three numbers C,H,W, got {text!r}")
-    return parts  # type: ignore[return-value]
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    from advinspect.core.attacks.base import parse_number
-
-    try:
-        return tuple(parse_number(p) for p in text.split(","))
-    except AdvInspectError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _add_model_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model")
-    group.add_argument("model", help="model file: TorchScript, torch.export .pt2, ONNX, or a state_dict with --arch")
-    group.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="input shape without batch")
-    group.add_argument("--value-range", type=_floats, metavar="LO,HI", help="pixel value range (default 0,1)")
-    group.add_argument("--mean", type=_floats, metavar="M[,M,M]", help="normalization mean, applied inside the model")
-    group.add_argument("--std", type=_floats, metavar="S[,S,S]", help="normalization std, applied inside the model")
-    group.add_argument("--labels", type=Path, metavar="FILE", help="class names, one per line (or a JSON list)")
-    group.add_argument("--resize", choices=("resize", "center-crop", "none"), help="how images are fitted to the input")
-    group.add_argument("--arch", help="architecture for a state_dict: torchvision name (resnet18) or package.module:Class")
-    group.add_argument("--num-classes", type=int, help="number of classes of the architecture")
-    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    group.add_argument("--trust-pickle", action="store_true",
-                       help="allow loading a pickled model (runs code from the file: only for files you trust)")
-
-
-def _load_model(args: argparse.Namespace) -> Any:
-    from advinspect.core.models import ModelSpec, load_model
-    from advinspect.core.models.spec import read_labels_file
-
-    fields: dict[str, Any] = {}
-    if args.input_shape:
-        fields["input_shape"] = args.input_shape
-    if args.value_range:
-        if len(args.value_range) != 2:
-            raise AdvInspectError("--value-range takes two numbers LO,HI")
-        fields["value_range"] = args.value_range
-    for name in ("mean", "std", "resize"):
-        if getattr(args, name):
-            fields[name] = getattr(args, name)
-    if args.labels:
-        fields["labels"] = read_labels_file(args.labels)
-    spec = ModelSpec(**fields) if fields else None
-    return load_model(args.model, spec, arch=args.arch, num_classes=args.num_classes, device=args.device,
-                      trust_pickle=args.trust_pickle)
-
-
-def _load_images(clf: Any, paths: Sequence[str]) -> Any:
-    from advinspect.core.data import collect_images, load_images
-
-    items = collect_images(paths, clf.spec)
-    if not items:
-        raise AdvInspectError(f"no images found in {', '.join(paths)}")
-    with _progress_bar("loading images") as progress:
-        batch = load_images(items, clf.spec, progress=progress)
-    for message in batch.errors:
-        print(f"advinspect: warning: skipped {message}", file=sys.stderr)
-    if not len(batch):
-        raise AdvInspectError("none of the images could be loaded")
-    return batch
-
-
-class _progress_bar:
-    """A terminal progress bar (tqdm) that appears only for work longer than a second."""
-
-    def __init__(self, description: str) -> None:
-        self.description = description
-        self.bar: Any = None
-
-    def __enter__(self) -> Any:
-        from tqdm import tqdm
-
-        from advinspect.core.jobs import Progress
-
-        def update(event: Any) -> None:
-            if self.bar is None:
-                self.bar = tqdm(total=event.total, desc=self.description, delay=1.0, leave=False,
-                                file=sys.stderr, dynamic_ncols=True, disable=not sys.stderr.isatty())
-            self.bar.total = event.total
-            if event.message:
-                self.bar.set_postfix_str(event.message, refresh=False)
-            self.bar.update(event.step - self.bar.n)  # respects the one-second delay
-
-        return Progress(update)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-# --- commands ----------------------------------------------------------------------------
-
-def cmd_info(args: argparse.Namespace) -> int:
-    import json
-
-    clf = _load_model(args)
-    info = clf.describe()
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    spec = info.pop("spec")
-    for key, value in info.items():
-        if key == "parameters" and value is not None:
-            value = f"{value:,}"
-        print(f"{key:>16}: {value}")
-    labels = spec.pop("labels")
-    for key, value in spec.items():
-        print(f"{key:>16}: {value}")
-    shown = ", ".join(labels[:10]) + (f", … ({len(labels)} in all)" if len(labels) > 10 else "")
-    print(f"{'labels':>16}: {shown}")
-    return 0
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from advinspect.core.report.results import write_json
-
-    started = time.perf_counter()
-    clf = _load_model(args)
-    batch = _load_images(clf, args.images)
-    probs = clf.probabilities(batch.x).cpu()
-    k = max(1, min(args.top_k, probs.shape[1]))
-    top = probs.topk(k, dim=1)
-    spec = clf.spec
-    rows = []
-    for i, item in enumerate(batch.items):
-        label = None if item.label is None else spec.label_name(item.label)
-        topk = [{"index": int(j), "name": spec.label_name(int(j)), "probability": round(float(p), 6)}
-                for p, j in zip(top.values[i], top.indices[i], strict=True)]
-        rows.append({"file": item.name, "label": label, "pred": topk[0]["index"], "pred_name": topk[0]["name"],
-                     "top_k": topk})
-    labelled = [r for r in rows if r["label"] is not None]
-    summary: dict[str, Any] = {"n": len(rows), "errors": batch.errors, "device": str(clf.device),
-                               "seconds": round(time.perf_counter() - started, 3)}
-    if labelled:
-        summary["n_labelled"] = len(labelled)
-        summary["accuracy"] = sum(r["label"] == r["pred_name"] for r in labelled) / len(labelled)
-    width = min(40, max(len(r["file"]) for r in rows))
-    print(f"{'file':<{width}}  {'label':>8}  {'predicted':>10}  top-{k}")
-    for r in rows:
-        tops = "  ".join(f"{t['name']}:{t['probability']:.3f}" for t in r["top_k"])
-        mark = "" if r["label"] in (None, r["pred_name"]) else "  ✗"
-        print(f"{r['file'][-width:]:<{width}}  {r['label'] or '-':>8}  {r['pred_name']:>10}  {tops}{mark}")
-    if labelled:
-        print(f"accuracy: {summary['accuracy']:.4f} on {len(labelled)} labelled images")
-    if args.json:
-        write_json(args.json, {"summary": summary, "rows": rows})
-    return 0
-
-
-def _command_line(args: argparse.Namespace) -> str:
-    """The exact command that reproduces this run (the argv main() was given), for provenance."""
-    argv = getattr(args, "argv", None)
-    return "advinspect " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
 
 
 def _report_formats(text: str) -> tuple[str, ...]:
@@ -211,9 +48,9 @@ def _add_report_flags(parser: argparse.ArgumentParser, *, with_dir: bool) -> Non
 
 def _check_report_target(args: argparse.Namespace, out: Path) -> None:
     """Fail before a long run, not after it, when the report would overwrite one."""
-    for fmt in args.report_format:
-        if (out / f"report.{fmt}").exists() and not args.force:
-            raise AdvInspectError(f"{out / f'report.{fmt}'} exists; pass --force to overwrite")
+    for kind in args.report_format:
+        if (out / f"report.{kind}").exists() and not args.force:
+            raise AdvInspectError(f"{out / f'report.{kind}'} exists; pass --force to overwrite")
 
 
 def _write_report(args: argparse.Namespace, results: dict[str, Any], out: Path, base_dir: Path) -> Any:
@@ -222,7 +59,7 @@ def _write_report(args: argparse.Namespace, results: dict[str, Any], out: Path, 
     pdf_writer = None
     if "pdf" in args.report_format:
         from advinspect.pdf import write_pdf as pdf_writer
-    with _progress_bar("report") as progress:
+    with progress_bar("report") as progress:
         report = build_report(results, out, base_dir=base_dir, formats=args.report_format,
                               selection=args.select, flipped_only=args.flipped_only, max_cards=args.max_cards,
                               paper=args.paper, pdf_writer=pdf_writer, force=args.force, progress=progress)
@@ -253,11 +90,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             values[flag] = value
-    for pair in args.param or []:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise AdvInspectError(f"--param takes key=value, got {pair!r}")
-        values[key.strip()] = value.strip()
+    values.update(parse_param_pairs(args.param))
     params = build_params(attack_cls.params_type, values)
     attack = attack_cls(params)
     if args.out is None and args.report is None:
@@ -267,8 +100,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         raise AdvInspectError(f"{out / 'results.json'} exists; pass --force to overwrite")
     if args.report is not None:
         _check_report_target(args, Path(args.report))
-    clf = _load_model(args)
-    batch = _load_images(clf, args.images)
+    clf = load_model(args)
+    batch = load_images(clf, args.images)
     target = None
     if args.target is not None:
         if args.target in ("least-likely", "ll"):
@@ -278,16 +111,16 @@ def cmd_attack(args: argparse.Namespace) -> int:
         else:
             target = torch.full((len(batch),), clf.spec.label_index(args.target), dtype=torch.long)
     labels = batch.labels if batch.has_labels else None
-    with _progress_bar(attack_cls.name) as progress:
+    with progress_bar(attack_cls.name) as progress:
         result = attack.run(clf, batch.x, labels, target=target, progress=progress, seed=args.seed,
                             batch_size=args.batch_size)
     s = result.summary()
     print(f"{attack_cls.name}: {s['n']} images, clean accuracy {s['clean_accuracy']:.4f}, "
           f"robust accuracy {s['robust_accuracy']:.4f}, success rate {s['success_rate']:.4f}, "
-          f"median Linf {_fmt(s['median_linf'])}, median L2 {_fmt(s['median_l2'])}, {s['seconds']:.2f} s on {s['device']}")
+          f"median Linf {fmt(s['median_linf'])}, median L2 {fmt(s['median_l2'])}, {s['seconds']:.2f} s on {s['device']}")
     if result.cancelled:
         print("cancelled: results hold the samples attacked so far", file=sys.stderr)
-    results = attack_results(result, batch.items, clf, _command_line(args), x=batch.x)
+    results = attack_results(result, batch.items, clf, command_line(args), x=batch.x)
     if args.saliency:
         add_saliency(results, out, clf, batch.x, result.x_adv, args.saliency, seed=args.seed)
     path = write_attack_outputs(out, result, batch.items, clf, results=results)
@@ -311,29 +144,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {}
     if args.steps is not None:
         params["steps"] = args.steps
-    for pair in args.param or []:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise AdvInspectError(f"--param takes key=value, got {pair!r}")
-        params[key.strip()] = value.strip()
+    params.update(parse_param_pairs(args.param))
     out = Path(args.out)
     if (out / "evaluation.json").exists() and not args.force:
         raise AdvInspectError(f"{out / 'evaluation.json'} exists; pass --force to overwrite")
     if args.report is not None:
         _check_report_target(args, Path(args.report))
     started = time.perf_counter()
-    clf = _load_model(args)
-    batch = _load_images(clf, args.data)
+    clf = load_model(args)
+    batch = load_images(clf, args.data)
     if not batch.has_labels:
         raise AdvInspectError("evaluate needs labels: give a folder of class folders (e.g. digits/3/*.png)")
     config = EvaluationConfig(attacks=attacks, params=params, calibration_split=args.calibration_split,
                               n_bins=args.bins, seed=args.seed, batch_size=args.batch_size,
                               sanity_checks=not args.no_sanity_checks, **({"eps": eps} if eps else {}))
-    with _progress_bar("evaluate") as progress:
+    with progress_bar("evaluate") as progress:
         result = evaluate(clf, batch.x, batch.labels, config, progress=progress)
     from advinspect.core.report.results import provenance
 
-    data = {**result.data, "provenance": {**provenance(clf), "command": _command_line(args)}}
+    data = {**result.data, "provenance": {**provenance(clf), "command": command_line(args)}}
     path = write_json(out / "evaluation.json", data)
     write_evaluation_plots(data, out)
     calib = data["calibration"]
@@ -363,11 +192,11 @@ def cmd_saliency(args: argparse.Namespace) -> int:
     from advinspect.core.explain import saliency
     from advinspect.core.explain.overlay import overlay
 
-    clf = _load_model(args)
-    batch = _load_images(clf, args.images)
+    clf = load_model(args)
+    batch = load_images(clf, args.images)
     target = None if args.target is None else clf.spec.label_index(args.target)
     out = Path(args.out)
-    with _progress_bar("saliency") as progress:
+    with progress_bar("saliency") as progress:
         for start in range(0, len(batch), 32):
             stop = min(len(batch), start + 32)
             maps = saliency(clf, batch.x[start:stop], target, args.method, layer=args.layer, seed=args.seed)
@@ -377,56 +206,11 @@ def cmd_saliency(args: argparse.Namespace) -> int:
             progress(stop, len(batch), f"{stop}/{len(batch)}")
     shown = "predicted class" if target is None else f"class {clf.spec.label_name(target)}"
     print(f"{args.method} saliency for the {shown} of {len(batch)} images written to {out}")
-    return 0
 
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def cmd_gui(args: argparse.Namespace) -> int:
-    from advinspect.gui.app import run_gui
-
-    demo = args.demo or args.model is None
-    return run_gui(args.model, list(args.images), demo, args.screenshot, args.device, args.trust_pickle)
-
-
-# --- parser ------------------------------------------------------------------------------
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="advinspect",
-        description="Inspect the adversarial robustness of image classifiers. "
-                    "Without a command, opens the desktop app on the demo.")
-    parser.add_argument("--version", action="version", version=f"advinspect {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    gui = sub.add_parser("gui", help="open the desktop app", description="Open the desktop app.")
-    gui.add_argument("model", nargs="?", help="model to open (default: the demo)")
-    gui.add_argument("images", nargs="*", help="images or folders to open")
-    gui.add_argument("--demo", action="store_true", help="open the demo model and images")
-    gui.add_argument("--screenshot", metavar="FILE", help="run FGSM on the first image, save a PNG of the window, exit")
-    gui.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    gui.add_argument("--trust-pickle", action="store_true", help="allow loading a pickled model you trust")
-    gui.set_defaults(func=cmd_gui)
-
-    info = sub.add_parser("info", help="describe a model: format, spec, parameters, device, sha256",
-                          description="Describe a model: format, spec, parameters, device, sha256.")
-    _add_model_flags(info)
-    info.add_argument("--json", action="store_true", help="print JSON")
-    info.set_defaults(func=cmd_info)
-
-    predict = sub.add_parser("predict", help="classify images", description="Classify images (files or folders; "
-                             "a folder of class folders gives labels and accuracy).")
-    _add_model_flags(predict)
-    predict.add_argument("images", nargs="+", help="image files or folders")
-    predict.add_argument("--top-k", type=int, default=3, help="how many classes to show (default 3)")
-    predict.add_argument("--json", type=Path, metavar="FILE", help="also write the predictions as JSON")
-    predict.set_defaults(func=cmd_predict)
-
+def register(sub: Any) -> None:
     attack = sub.add_parser("attack", help="run an evasion attack", description="Run an evasion attack and write "
                             "DIR/results.json and DIR/adversarial/*.png.")
-    _add_model_flags(attack)
+    add_model_flags(attack)
     attack.add_argument("images", nargs="+", help="image files or folders")
     attack.add_argument("--attack", required=True, help="attack name (fgsm, bim, pgd, ill, deepfool, cw, ...)")
     attack.add_argument("--eps", help="budget in the model's value range; fractions allowed (8/255)")
@@ -449,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "clean accuracy, robust accuracy versus epsilon per attack, confidence histograms, "
                               "calibration with temperature scaling, per-class accuracy, confusion matrices and "
                               "sanity checks. Writes DIR/evaluation.json and PNG plots.")
-    _add_model_flags(evaluate)
+    add_model_flags(evaluate)
     evaluate.add_argument("data", nargs="+", help="labelled set: folder of class folders")
     evaluate.add_argument("--attack", action="append", help="attack to run (repeat for several; default pgd)")
     evaluate.add_argument("--eps", help="comma-separated budgets, fractions allowed (default 0,1/255,2/255,4/255,8/255)")
@@ -468,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sal = sub.add_parser("saliency", help="saliency maps as overlays",
                          description="Saliency maps (captum) overlaid on the images, one PNG per image.")
-    _add_model_flags(sal)
+    add_model_flags(sal)
     sal.add_argument("images", nargs="+", help="image files or folders")
     sal.add_argument("--method", default="gradcam",
                      choices=("gradient", "smoothgrad", "integrated_gradients", "gradcam", "occlusion"))
@@ -488,32 +272,3 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--force", action="store_true", help="overwrite an existing report")
     _add_report_flags(report, with_dir=False)
     report.set_defaults(func=cmd_report)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        argv = ["gui", "--demo"]
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = argv
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except AdvInspectError as exc:
-        print(f"advinspect: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # full disk, unwritable folder, ...
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"advinspect: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("advinspect: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
