@@ -22,7 +22,6 @@ import torch
 
 from advinspect.core.attacks import get_attack
 from advinspect.core.defenses.training import (
-    DEFENSES,
     TrainingConfig,
     demo_training_set,
     train_defense,
@@ -37,6 +36,8 @@ ARCH = "advinspect.zoo.digits:DigitsCNN"
 SETTINGS: dict[str, dict] = {
     "standard": {},
     "fgsm": {"eps": EPS, "eps_warmup_epochs": 5},
+    # Wong et al.: catastrophic overfitting grows with the FGSM step; 2·eps provokes it more often
+    "fgsm-step2eps": {"defense": "fgsm", "eps": EPS, "step_size": 2 * EPS},
     "pgd": {"eps": EPS, "steps": 10, "eps_warmup_epochs": 5},
     "trades": {"eps": EPS, "steps": 10, "eps_warmup_epochs": 5, "trades_beta": 6.0},
     "label_smoothing": {"smoothing": 0.2},
@@ -57,7 +58,7 @@ def evaluate(clf, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--defenses", default=",".join(DEFENSES))
+    parser.add_argument("--defenses", default=",".join(SETTINGS))
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--json", default=None)
     parser.add_argument("--verbose", action="store_true", help="print every epoch")
@@ -65,7 +66,7 @@ def main() -> None:
     x_tr, y_tr, x_te, y_te = demo_training_set(0)
     rows = []
     for name in args.defenses.split(","):
-        values = {**COMMON, "epochs": args.epochs, **SETTINGS[name], "defense": name}
+        values = {**COMMON, "epochs": args.epochs, "defense": name, **SETTINGS[name]}
         config = TrainingConfig.from_values(values)
         started = time.perf_counter()
         progress = Progress(lambda e: print("   ", e.message) if "epoch" in e.message and "batch" not in e.message

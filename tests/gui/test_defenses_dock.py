@@ -23,6 +23,7 @@ def _wait(qtbot, signal, action):
 def test_preview_follows_the_controls_and_the_image(qtbot, window: MainWindow) -> None:
     panel = window.defenses_panel
     s = window.session
+    panel.raise_()
     _wait(qtbot, panel.preview_ready, lambda: panel.set_defense("bits:1"))
     assert panel.defense_text() == "bits:1"
     x = s.images.x[0]

@@ -23,8 +23,8 @@ def _wait_maps(qtbot, panel, action=None):
 def test_saliency_clean_then_adversarial(qtbot, window: MainWindow) -> None:
     panel = window.saliency_panel
     s = window.session
-    # the window's start-up already scheduled maps for image 0
-    maps = panel.maps if panel.maps is not None else _wait_maps(qtbot, panel)
+    assert panel.maps is None  # hidden behind the Confidence tab: nothing computed
+    maps = _wait_maps(qtbot, panel, panel.raise_)  # shown: maps for the current image
     assert maps.adversarial is None and maps.clean.shape == (32, 32)
     assert 0.0 <= maps.clean.min() and abs(maps.clean.max() - 1.0) < 1e-5
     assert maps.targets == [s.prediction(0)]
@@ -64,6 +64,7 @@ def test_gradient_free_model_gets_occlusion_only(qtbot, window: MainWindow) -> N
     assert not clf.has_gradients
     s = window.session
     panel = window.saliency_panel
+    panel.raise_()
     with qtbot.waitSignal(s.ready, timeout=LOAD_TIMEOUT_MS):
         s.use_classifier(clf, images=s.images)
     methods = [panel.method_box.itemData(i) for i in range(panel.method_box.count())]

@@ -240,8 +240,10 @@ def _set_mode(model: nn.Module, train: bool) -> None:
 
 
 def _switchable(model: nn.Module) -> bool:
+    mode = model.training
     try:
-        model.train(model.training)
+        model.train(not mode)  # a torch.export program refuses only actual changes
+        model.train(mode)
     except (NotImplementedError, RuntimeError):
         return False
     return True
@@ -537,6 +539,13 @@ def train_defense(
         raise AdvInspectError("training needs images (N, C, H, W) with one label each, N >= 2")
     if (y_all < 0).any():
         raise AdvInspectError("every training image needs a label (class folders)")
+    lo, hi = spec.value_range if spec is not None else (0.0, 1.0)
+    span = (hi - lo) * 0.01
+    if float(x_all.min()) < lo - span or float(x_all.max()) > hi + span:
+        raise AdvInspectError(
+            f"training images span [{float(x_all.min()):g}, {float(x_all.max()):g}] but the model takes "
+            f"values in [{lo:g}, {hi:g}]: give pixel values in that range (e.g. uint8 / 255), not normalized"
+        )
     device = select_device(config.device)
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -551,7 +560,8 @@ def _train(config: TrainingConfig, x_all: torch.Tensor, y_all: torch.Tensor, spe
     net, implied = initial_module(arch_or_module, num_classes)
     spec = _settle_spec(spec, implied, x_all, num_classes)
     notes: list[str] = []
-    if not _switchable(net):
+    source = arch_or_module.module if isinstance(arch_or_module, TorchClassifier) else arch_or_module
+    if isinstance(source, nn.Module) and not _switchable(source):  # a copy forgets the refusal
         notes.append("the model cannot switch between training and eval mode (a torch.export program): "
                      "it trains in the mode it was exported in; train from its architecture for batch "
                      "norm and dropout to train properly")
@@ -587,7 +597,7 @@ def _train(config: TrainingConfig, x_all: torch.Tensor, y_all: torch.Tensor, spe
         notes.append("cancelled during the teacher phase: the returned model is the teacher")
     if state["cancelled"] and done.best_state is None:
         notes.append("cancelled before the first epoch ended: the model is partly trained")
-    _restore_best(done, config)
+    _restore_best(done, config, state["cancelled"])
     final = done.model.net
     if config.defense == "spectral_norm":
         remove_spectral_norm(final)
@@ -608,8 +618,10 @@ def _train(config: TrainingConfig, x_all: torch.Tensor, y_all: torch.Tensor, spe
     )
 
 
-def _restore_best(phase: _Phase, config: TrainingConfig) -> None:
-    if phase.best_state is not None and (config.keep_best or phase.best_epoch is None):
+def _restore_best(phase: _Phase, config: TrainingConfig, cancelled: bool = False) -> None:
+    """The best epoch's weights: always after a cancel (a half-done epoch was never validated),
+    otherwise when `keep_best` asks for early stopping."""
+    if phase.best_state is not None and (config.keep_best or cancelled):
         phase.model.load_state_dict(phase.best_state)
 
 

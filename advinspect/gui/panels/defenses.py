@@ -130,6 +130,7 @@ class DefensesPanel(Panel):
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_DEBOUNCE_MS)
         self._preview_timer.timeout.connect(self.update_preview)
+        self.visibilityChanged.connect(lambda visible: visible and self.schedule_preview())
         session.current_changed.connect(self.schedule_preview)
         session.images_changed.connect(self.schedule_preview)
         session.model_changed.connect(self._on_model)
@@ -258,6 +259,9 @@ class DefensesPanel(Panel):
         return s.base_clf if s.base_clf is not None else s.clf
 
     def update_preview(self) -> None:
+        """Preview job for the current image; only while the dock is shown (see SaliencyPanel)."""
+        if not self.isVisible():
+            return
         s = self.session
         x = s.image(s.current)
         text = self.defense_text()
@@ -319,7 +323,8 @@ class DefensesPanel(Panel):
             self.active_label.setText("active defense: none")
         else:
             mode = f"adaptive (BPDA + EOT {d['eot_samples']})" if d["adaptive"] else "naive gradients"
-            self.active_label.setText(f"active defense: {d['text']} — {mode}")
+            described = ", ".join(t.describe() for t in getattr(self.session.clf, "transforms", []))
+            self.active_label.setText(f"active defense: {described or d['text']} — {mode}")
         self._fill_compare_models()
 
     def _on_model(self) -> None:

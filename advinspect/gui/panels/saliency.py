@@ -119,6 +119,7 @@ class SaliencyPanel(Panel):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.setWidget(body)
+        self.visibilityChanged.connect(lambda visible: visible and self.schedule())
         session.model_changed.connect(self._on_model)
         session.current_changed.connect(self.schedule)
         session.images_changed.connect(self.schedule)
@@ -237,6 +238,10 @@ class SaliencyPanel(Panel):
         self._timer.start()
 
     def compute(self) -> None:
+        """Submit the maps for the current state. Only while the dock is shown: a dock hidden
+        behind a tab must not keep the worker busy (that would block the Run buttons)."""
+        if not self.isVisible():
+            return
         s = self.session
         index = s.current
         x = s.image(index)

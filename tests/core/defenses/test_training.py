@@ -215,3 +215,21 @@ def test_config_from_values():
     assert parsed.eps == pytest.approx(8 / 255) and parsed.trades_beta == 3.0
     with pytest.raises(AdvInspectError):
         TrainingConfig.from_values({"defense": "magic"})
+
+
+def test_fine_tunes_an_exported_program_and_says_its_mode_is_fixed(demo_clf, tmp_path):
+    from advinspect.core.defenses.training import demo_training_set
+
+    x, y, x_test, _ = demo_training_set(0)
+    result = train_defense(config(lr=1e-3, val_fraction=0.25), x[:96], y[:96], None, demo_clf)
+    assert any("torch.export" in note for note in result.notes)
+    assert result.spec.labels == demo_clf.spec.labels
+    loaded = load_model(save_defended_model(result, tmp_path / "tuned.pt"), device="cpu")
+    assert torch.allclose(loaded.logits(x_test[:8]), result.classifier("cpu").logits(x_test[:8]), atol=1e-5)
+    assert not torch.allclose(loaded.logits(x_test[:8]), demo_clf.logits(x_test[:8]))
+
+
+def test_rejects_images_outside_the_value_range(digits8):
+    x, y, *_ = digits8
+    with pytest.raises(AdvInspectError, match="uint8 / 255"):
+        train_defense(config(), x[:50] * 255, y[:50], SPEC, small_net())
