@@ -5,6 +5,7 @@ models, and train defended models. Input-transform defenses themselves are the s
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,66 @@ def _plot_comparison(result: dict[str, Any], maps: dict[str, Any], image: Any, o
     _save(fig, out / "saliency.png")
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from advinspect.core.defenses.training import (
+        TrainingConfig,
+        demo_training_set,
+        folder_training_set,
+        save_defended_model,
+        train_defense,
+    )
+
+    out = Path(args.out)
+    _refuse_overwrite(out, args.force)
+    values: dict[str, Any] = {"defense": args.defense}
+    for name in ("epochs", "eps", "lr", "steps", "batch_size", "seed", "device"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    values.update(parse_param_pairs(args.param))
+    config = TrainingConfig.from_values(values)
+    spec = None
+    start: Any = args.arch
+    if args.start_from:
+        from advinspect.core.models import load_model as open_model
+
+        start = open_model(args.start_from, device="cpu", trust_pickle=args.trust_pickle)
+        spec = start.spec
+    if args.data == "demo":
+        from advinspect.zoo.digits import DigitsCNN
+
+        x, y, _, _ = demo_training_set(config.seed)
+        spec = spec or DigitsCNN.default_spec()
+        start = start or "advinspect.zoo.digits:DigitsCNN"
+    else:
+        if start is None:
+            raise AdvInspectError("give the architecture to train (--arch NAME or package.module:Class) "
+                                  "or a model to start from (--from MODEL)")
+        if spec is None:
+            from advinspect.core.models.loader import build_architecture
+
+            spec = build_architecture(start, None)[1]
+        if spec.input_shape is None:
+            raise AdvInspectError(f"{start} does not say its input shape; start --from a model with a spec")
+        x, y, errors = folder_training_set(args.data, spec)
+        for message in errors:
+            print(f"advinspect: warning: skipped {message}", file=sys.stderr)
+    with progress_bar(f"train {config.defense}") as progress:
+        result = train_defense(config, x, y, spec, start, progress=progress)
+    for row in result.history:
+        pgd = "-" if row.get("val_pgd_accuracy") is None else f"{row['val_pgd_accuracy']:.4f}"
+        flag = "  catastrophic overfitting" if row.get("catastrophic_overfitting") else ""
+        best = "  *best" if row.get("best") else ""
+        print(f"{row['phase']} epoch {row['epoch']:>3}: loss {row['loss']:.4f}, val clean "
+              f"{row['val_clean_accuracy']:.4f}, val PGD {pgd}{flag}{best}")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    path = save_defended_model(result, out)
+    print(f"wrote {path} (+ sidecar spec and {path.name}.training.json); {config.defense}, "
+          f"{len(result.history)} epochs, "
+          f"{'cancelled, best checkpoint kept' if result.cancelled else 'done'}")
+    return 130 if result.cancelled else 0
+
+
 def register(sub: Any) -> None:
     certify = sub.add_parser("certify", help="randomized smoothing: certified L2 radius per image",
                              description="Randomized smoothing (Cohen et al. 2019): smoothed prediction with "
@@ -187,3 +248,26 @@ def register(sub: Any) -> None:
     compare.add_argument("--out", required=True)
     compare.add_argument("--force", action="store_true")
     compare.set_defaults(func=cmd_compare)
+
+    from advinspect.core.defenses.training import DEFENSES
+
+    train = sub.add_parser("train", help="train a defended model (adversarial training, TRADES, ...)",
+                           description="Train a model with a training-time defense and save it as TorchScript "
+                           "with its sidecar spec. Defenses: " + "; ".join(f"{k}: {v}" for k, v in DEFENSES.items()))
+    train.add_argument("data", help="'demo' (the demo digits' training split) or a folder of class folders")
+    train.add_argument("--defense", default="standard", choices=tuple(DEFENSES))
+    train.add_argument("--arch", help="architecture: torchvision name or package.module:Class (demo: DigitsCNN)")
+    train.add_argument("--from", dest="start_from", metavar="MODEL", help="start from this model's weights")
+    train.add_argument("--trust-pickle", action="store_true", help="allow a pickled --from model you trust")
+    train.add_argument("--epochs", help="passes over the data")
+    train.add_argument("--eps", help="training budget (fractions allowed)")
+    train.add_argument("--lr", help="learning rate")
+    train.add_argument("--steps", help="attack steps per batch (pgd, trades)")
+    train.add_argument("--batch-size", help="training batch size")
+    train.add_argument("--seed", help="random seed")
+    train.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--param", action="append", metavar="KEY=VALUE",
+                       help="other settings (trades_beta, smoothing, temperature, gp_lambda, eps_warmup_epochs...)")
+    train.add_argument("--out", required=True, help="model file to write (TorchScript)")
+    train.add_argument("--force", action="store_true", help="overwrite --out")
+    train.set_defaults(func=cmd_train)

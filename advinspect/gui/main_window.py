@@ -113,14 +113,15 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.attack_panel, self.confidence_panel, Qt.Orientation.Vertical)
         self.addDockWidget(bottom, self.log_panel)
         # New docks share the areas as tabs: evaluation and defenses beside the attack, saliency
-        # beside the confidence bars, result plots beside the log.
+        # beside the model, result plots beside the log. (The confidence dock stays untabbed:
+        # Qt's tabifyDockWidget cannot move a dock that already sits in a tab group.)
         self.tabifyDockWidget(self.attack_panel, self.evaluate_panel)
         self.tabifyDockWidget(self.evaluate_panel, self.defenses_panel)
-        self.tabifyDockWidget(self.confidence_panel, self.saliency_panel)
+        self.tabifyDockWidget(self.model_panel, self.saliency_panel)
         self.tabifyDockWidget(self.log_panel, self.robustness_panel)
         self.tabifyDockWidget(self.robustness_panel, self.histograms_panel)
         self.tabifyDockWidget(self.histograms_panel, self.calibration_panel)
-        for panel in (self.attack_panel, self.confidence_panel, self.log_panel):
+        for panel in (self.attack_panel, self.model_panel, self.log_panel):
             panel.raise_()
         self.setCorner(Qt.Corner.BottomLeftCorner, left)
         self.setCorner(Qt.Corner.BottomRightCorner, right)

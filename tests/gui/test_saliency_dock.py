@@ -23,7 +23,7 @@ def _wait_maps(qtbot, panel, action=None):
 def test_saliency_clean_then_adversarial(qtbot, window: MainWindow) -> None:
     panel = window.saliency_panel
     s = window.session
-    assert panel.maps is None  # hidden behind the Confidence tab: nothing computed
+    assert panel.maps is None  # hidden behind the Model tab: nothing computed
     maps = _wait_maps(qtbot, panel, panel.raise_)  # shown: maps for the current image
     assert maps.adversarial is None and maps.clean.shape == (32, 32)
     assert 0.0 <= maps.clean.min() and abs(maps.clean.max() - 1.0) < 1e-5

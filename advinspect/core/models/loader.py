@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,7 +122,9 @@ def _open_torch(
 
     if fmt == "torchscript":
         try:
-            return torch.jit.load(str(path), map_location="cpu"), ModelSpec()
+            with warnings.catch_warnings():  # deprecated, but still what many users have
+                warnings.simplefilter("ignore", FutureWarning)
+                return torch.jit.load(str(path), map_location="cpu"), ModelSpec()
         except RuntimeError as exc:
             raise ModelLoadError(f"cannot load TorchScript model {path.name}: {_first_line(exc)}") from exc
     if fmt == "export":

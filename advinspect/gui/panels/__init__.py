@@ -17,3 +17,7 @@ class Panel(QDockWidget):
         super().__init__(self.title, parent)
         self.setObjectName(self.object_name)
         self.session = session
+
+    def on_screen(self) -> bool:
+        """Shown and not hidden behind another dock's tab (isVisible stays True for those)."""
+        return self.isVisible() and not self.visibleRegion().isEmpty()

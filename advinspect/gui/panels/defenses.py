@@ -260,7 +260,7 @@ class DefensesPanel(Panel):
 
     def update_preview(self) -> None:
         """Preview job for the current image; only while the dock is shown (see SaliencyPanel)."""
-        if not self.isVisible():
+        if not self.on_screen():
             return
         s = self.session
         x = s.image(s.current)

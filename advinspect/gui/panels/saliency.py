@@ -240,7 +240,7 @@ class SaliencyPanel(Panel):
     def compute(self) -> None:
         """Submit the maps for the current state. Only while the dock is shown: a dock hidden
         behind a tab must not keep the worker busy (that would block the Run buttons)."""
-        if not self.isVisible():
+        if not self.on_screen():
             return
         s = self.session
         index = s.current

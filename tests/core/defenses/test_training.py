@@ -208,6 +208,10 @@ def test_catastrophic_overfitting_flag():
     assert not _catastrophic(history, record(3, 0.44, 0.60), 0.2)  # ordinary progress
     assert not _catastrophic(history, record(3, 0.10, 0.12), 0.2)  # both fall: not the FGSM illusion
     assert not _catastrophic([], record(1, 0.0, 0.9), 0.2)
+    never_rose = [record(1, 0.01, 0.30), record(2, 0.0, 0.36)]
+    assert _catastrophic(never_rose, record(3, 0.0, 0.48), 0.2)  # PGD never rose, FGSM climbs away
+    assert not _catastrophic(never_rose, record(3, 0.0, 0.20), 0.2)  # FGSM falls too
+    assert not _catastrophic(history, record(3, 0.15, 0.40), 0.2)  # PGD falls, and FGSM with it
 
 
 def test_config_from_values():
