@@ -21,3 +21,4 @@ class Panel(QDockWidget):
     def on_screen(self) -> bool:
         """Shown and not hidden behind another dock's tab (isVisible stays True for those)."""
         return self.isVisible() and not self.visibleRegion().isEmpty()
+

@@ -130,13 +130,20 @@ class DefensesPanel(Panel):
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_DEBOUNCE_MS)
         self._preview_timer.timeout.connect(self.update_preview)
-        self.visibilityChanged.connect(lambda visible: visible and self.schedule_preview())
+        self.visibilityChanged.connect(self._on_visibility)
         session.current_changed.connect(self.schedule_preview)
         session.images_changed.connect(self.schedule_preview)
         session.model_changed.connect(self._on_model)
         session.defense_changed.connect(self._on_defense)
         session.attacks_changed.connect(self._fill_attacks)
-        session.attack_finished.connect(lambda _o: self._update_detector_text())
+        session.attack_finished.connect(self._on_attack_finished)
+
+    def _on_visibility(self, visible: bool) -> None:
+        if visible:
+            self.schedule_preview()
+
+    def _on_attack_finished(self, _outcome: Any) -> None:
+        self._update_detector_text()
 
     @staticmethod
     def _scrolled(widget: QWidget) -> QScrollArea:

@@ -509,22 +509,25 @@ class CalibrationPanel(_ResultPanel):
         self.plot.addLegend(offset=(10, 10))
         self.plot.setToolTip("click a bar to show its images in the Images dock")
         self.plot.scene().sigMouseClicked.connect(self._on_plot_click)
-        layout.addWidget(self.plot, 3)
+        left = QVBoxLayout()
+        left.addWidget(self.plot, 1)
         self.numbers = QLabel("run an evaluation (Evaluate dock)")
         self.numbers.setObjectName("calibration_numbers")
         self.numbers.setTextFormat(Qt.TextFormat.RichText)
         self.numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.numbers.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.numbers, 0)
+        left.addWidget(self.numbers, 0)
+        layout.addLayout(left, 3)
         self.matrices = pg.GraphicsLayoutWidget()
-        self.matrices.setMinimumWidth(260)
-        self.matrices.setToolTip("rows: true class, columns: predicted; click a cell to show its images")
+        self.matrices.setMinimumWidth(300)
+        self.matrices.setToolTip("confusion matrices: rows true class, columns predicted; click a cell to "
+                                 "show its images")
         self.matrix_titles: dict[str, pg.LabelItem] = {}
         self.matrix_views: dict[str, pg.ViewBox] = {}
         self.matrix_items: dict[str, pg.ImageItem] = {}
         lut = pg.colormap.get("viridis").getLookupTable(nPts=256)
         for column, kind in enumerate(("clean", "adversarial")):
-            self.matrix_titles[kind] = self.matrices.addLabel(f"confusion ({kind})", row=0, col=column)
+            self.matrix_titles[kind] = self.matrices.addLabel(kind, row=0, col=column)
             view = self.matrices.addViewBox(row=1, col=column, lockAspect=True, invertY=True)
             view.setMenuEnabled(False)
             view.setMouseEnabled(False, False)
@@ -597,7 +600,7 @@ class CalibrationPanel(_ResultPanel):
         share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
         self.matrix_items[kind].setImage((share * 255).astype(np.uint8), levels=(0, 255), autoLevels=False)
         accuracy = np.trace(matrix) / max(1.0, matrix.sum())
-        self.matrix_titles[kind].setText(f"confusion ({kind}), acc {_percent(accuracy)}")
+        self.matrix_titles[kind].setText(f"{kind} · acc {_percent(accuracy)}")
         view = self.matrix_views[kind]
         k = len(matrix)
         if k <= 12:  # counts in the cells while they stay legible

@@ -119,7 +119,7 @@ class SaliencyPanel(Panel):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.setWidget(body)
-        self.visibilityChanged.connect(lambda visible: visible and self.schedule())
+        self.visibilityChanged.connect(self._on_visibility)
         session.model_changed.connect(self._on_model)
         session.current_changed.connect(self.schedule)
         session.images_changed.connect(self.schedule)
@@ -217,6 +217,10 @@ class SaliencyPanel(Panel):
         for name in names:
             self.layer_box.addItem(name, name)
         self.layer_box.blockSignals(False)
+
+    def _on_visibility(self, visible: bool) -> None:
+        if visible:
+            self.schedule()
 
     def _on_results(self, indices: list[int]) -> None:
         if self.session.current in indices:
