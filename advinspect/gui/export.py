@@ -3,6 +3,7 @@ the worker thread by the same core function the CLI uses."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,8 @@ def ask_export_choice(parent: QWidget | None, default_dir: str, has_selection: b
     return dialog.choice() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
 
-def export_report(session: Any, parent: QWidget | None, default_dir: str | None = None) -> Any:
+def export_report(session: Any, parent: QWidget | None, default_dir: str | None = None,
+                  remember: Callable[[str], None] | None = None) -> Any:
     """Ask, then build the report on the worker; returns the job (None when there is nothing to do)."""
     outcome = getattr(session, "last_attack", None)
     if outcome is None or session.images is None:
@@ -146,6 +148,8 @@ def export_report(session: Any, parent: QWidget | None, default_dir: str | None 
     choice = ask_export_choice(parent, folder, bool(set(selection) & set(outcome.indices.tolist())))
     if choice is None:
         return None
+    if remember is not None:
+        remember(str(choice.out_dir))
     force = False
     existing = [choice.out_dir / f"report.{f}" for f in choice.formats if (choice.out_dir / f"report.{f}").exists()]
     if existing:

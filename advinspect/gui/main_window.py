@@ -142,6 +142,13 @@ class MainWindow(QMainWindow):
         self.addAction(action)
         return action
 
+    def export_report(self) -> None:
+        from advinspect.gui.export import export_report
+
+        last = self.settings.value("export/folder", "", type=str) or None
+        export_report(self.session, self, last,
+                      remember=lambda folder: self.settings.setValue("export/folder", folder))
+
     def _make_actions(self) -> None:
         self.open_model_action = self._action("Open &Model…", self.ask_open_model, QKeySequence.StandardKey.Open,
                                               "open a PyTorch (.pt, .pt2, TorchScript) or ONNX model")
@@ -151,6 +158,8 @@ class MainWindow(QMainWindow):
                                                "open a folder (subfolders named after classes give labels)")
         self.open_demo_action = self._action("Open &Demo", self.session.open_demo, "Ctrl+D",
                                              "the digits CNN and its labelled test images")
+        self.export_action = self._action("&Export Report…", self.export_report, "Ctrl+E",
+                                          "the last attack's samples as HTML/PDF report, CSV, JSON and PNGs")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.run_action = self._action("&Run Attack", self.attack_panel.run, "Ctrl+R",
                                        "run the chosen attack on the selected images")
@@ -178,6 +187,8 @@ class MainWindow(QMainWindow):
         self.recent_images_menu.aboutToShow.connect(lambda: self._fill_recent(self.recent_images_menu, "images"))
         file_menu.addMenu(self.recent_models_menu)
         file_menu.addMenu(self.recent_images_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         view_menu = bar.addMenu("&View")

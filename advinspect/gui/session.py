@@ -25,36 +25,6 @@ from advinspect.gui.worker import Job, JobRunner
 PICKLE_HINT = "unpickling can run arbitrary code"
 
 
-class _Probe(QObject):
-    fired = Signal()
-
-
-def guard_bool_refcounts() -> bool:
-    """Work around a PySide6 (6.12, CPython 3.11) reference bug: `SignalInstance.emit()` returns
-    True without a new reference, so every emit from Python (ours and pyqtgraph's, which emits
-    on every resize) drops one reference to True. After ~10^4 emits CPython aborts with
-    'bool_dealloc: deallocating True or False' (or 'none_dealloc'), at exit or mid-session.
-    CPython 3.12+ makes these singletons immortal; here we do the same, and only when a probe
-    shows the bug. Returns whether the guard was installed."""
-    import ctypes
-    import sys
-
-    if sys.version_info >= (3, 12) or getattr(guard_bool_refcounts, "done", False):
-        return False
-    probe = _Probe()
-    before = sys.getrefcount(True)
-    for _ in range(64):
-        probe.fired.emit()
-    leaked = before - sys.getrefcount(True) >= 32
-    if leaked:
-        # None suffers the same elsewhere in this build (slot calls); ob_refcnt is the first
-        # field of every CPython object
-        for value in (True, False, None):
-            ctypes.c_ssize_t.from_address(id(value)).value += 1 << 40
-    guard_bool_refcounts.done = True  # type: ignore[attr-defined]
-    return leaked
-
-
 @dataclass
 class ImageResult:
     """The latest attack on one image."""
@@ -98,7 +68,6 @@ class Session(QObject):
 
     def __init__(self, device: str = "auto", parent: QObject | None = None) -> None:
         super().__init__(parent)
-        guard_bool_refcounts()
         self.device = device
         self.runner = JobRunner(self)
         self.runner.job_started.connect(self._on_job_started)

@@ -57,3 +57,15 @@ def test_export_flipped_only_and_overwrite_asks(qtbot, window: MainWindow, tmp_p
 def test_export_without_an_attack_says_so(window: MainWindow, dialog_log) -> None:
     assert export.export_report(window.session, window) is None
     assert any("Run an attack first" in q for q in dialog_log.questions)
+
+
+def test_export_is_in_the_file_menu_and_remembers_the_folder(qtbot, window: MainWindow, tmp_path, monkeypatch,
+                                                              dialog_log) -> None:
+    run_attack(qtbot, window, "fgsm", {"eps": "0.2"}, [0, 1])
+    choice = ExportChoice(tmp_path / "menu", "all", ("html",), None, 100, "a4", False)
+    _choose(monkeypatch, choice)
+    assert window.export_action.shortcut().toString() == "Ctrl+E"
+    with qtbot.waitSignal(window.session.runner.job_finished, timeout=ATTACK_TIMEOUT_MS):
+        window.export_action.trigger()
+    assert (tmp_path / "menu" / "report.html").exists()
+    assert window.settings.value("export/folder") == str(tmp_path / "menu")
