@@ -17,18 +17,19 @@ RESOLUTION = 96  # dots per inch of the layout: template pixel sizes read as scr
 
 
 def _application() -> Any:
-    """The running Qt application, or a QGuiApplication made for printing (offscreen when there
-    is no display to connect to)."""
-    from PySide6.QtGui import QGuiApplication
+    """The running Qt application, or one made for printing (offscreen when there is no display
+    to connect to). A QApplication, not a QGuiApplication: Qt allows one application object per
+    process, and a later window in the same process (the GUI, its tests) needs widgets."""
+    from PySide6.QtWidgets import QApplication
 
-    app = QGuiApplication.instance()
+    app = QApplication.instance()
     if app is not None:
         return app
     if not os.environ.get("QT_QPA_PLATFORM") and sys.platform.startswith("linux") \
             and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     global _APP  # kept alive for the process: Qt needs the instance while printing
-    _APP = QGuiApplication(["advinspect"])
+    _APP = QApplication(["advinspect"])
     return _APP
 
 

@@ -134,7 +134,9 @@ class AttackResult:
 
     def summary(self) -> dict[str, Any]:
         correct = self.clean_correct
-        adv_correct = self.adv_pred == self.labels
+        # robust: classified correctly before *and* after the attack (as AutoAttack counts it), so
+        # robust accuracy never exceeds clean accuracy, even when noise "fixes" a wrong image
+        adv_correct = (self.adv_pred == self.labels) & correct
         flipped = self.success
         return {
             "attack": self.attack,
