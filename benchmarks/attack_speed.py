@@ -24,14 +24,6 @@ from advinspect.core.models.torch_backend import TorchClassifier
 warnings.filterwarnings("ignore")
 
 
-class PixelSpace(torch.nn.Module):
-    def __init__(self, clf):
-        super().__init__()
-        self.clf = clf
-
-    def forward(self, x):
-        return self.clf.logits(x)
-
 
 def floor_pgd(model, x, y, eps, alpha, steps):
     """The floor: forward, loss, autograd.grad w.r.t. the input only, sign step, projection."""
@@ -62,7 +54,7 @@ def runners(clf, x, y, eps, alpha):
     from art.attacks.evasion import ProjectedGradientDescent
     from art.estimators.classification import PyTorchClassifier
 
-    module = PixelSpace(clf).eval()
+    module = clf.as_module()
     art_clf = PyTorchClassifier(module, loss=torch.nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]),
                                 nb_classes=clf.num_classes, clip_values=(0.0, 1.0),
                                 device_type="gpu" if clf.device.type == "cuda" else "cpu")
@@ -105,7 +97,7 @@ def whole_run(clf, x, y, repeats):
     import torchattacks
 
     eps, steps, alpha = 0.1, 40, 0.01
-    module = PixelSpace(clf).eval()
+    module = clf.as_module()
     ours_attack = get_attack("pgd").from_values({"eps": eps, "steps": steps, "step_size": alpha})
     results = {"advinspect": [], "torchattacks": []}
     accuracy = {}

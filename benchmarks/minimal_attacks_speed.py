@@ -25,17 +25,6 @@ from advinspect.core.data.demo import DEMO_MODEL, DEMO_SAMPLES
 from advinspect.core.models import load_model
 
 
-class PixelModule(torch.nn.Module):
-    """The oracles get a pixel-space module: the Classifier normalizes inside."""
-
-    def __init__(self, clf) -> None:
-        super().__init__()
-        self.clf = clf
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.clf.logits(x)
-
-
 def measure(clf, x, y, x_adv) -> dict[str, float]:
     x_adv = torch.as_tensor(np.asarray(x_adv, dtype=np.float32))
     correct = clf.predict(x) == y
@@ -92,7 +81,7 @@ def main() -> None:
     clf = load_model(DEMO_MODEL, device="cpu")
     batch = load_images(collect_images([DEMO_SAMPLES], clf.spec), clf.spec)
     x, y = batch.x[: args.n].float(), batch.labels[: args.n]
-    module = PixelModule(clf).eval()
+    module = clf.as_module()
     art_clf = PyTorchClassifier(module, loss=torch.nn.CrossEntropyLoss(),
                                 input_shape=tuple(x.shape[1:]), nb_classes=clf.num_classes,
                                 clip_values=clf.spec.value_range, device_type="cpu")

@@ -334,10 +334,6 @@ class APGD(Attack):
     title = "APGD"
     params_type = APGDParams
 
-    @property
-    def norm(self) -> str:  # type: ignore[override]
-        return self.params.norm
-
     def total_steps(self) -> int:
         return self.params.steps * self.params.restarts
 
@@ -361,10 +357,6 @@ class APGDT(Attack):
     title = "APGD-T"
     params_type = APGDTParams
     supports_targeted = False  # picks its own targets
-
-    @property
-    def norm(self) -> str:  # type: ignore[override]
-        return self.params.norm
 
     def total_steps(self) -> int:
         p = self.params

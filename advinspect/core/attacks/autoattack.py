@@ -75,10 +75,6 @@ class AutoAttack(Attack):
         super().__init__(params)
         self._reset_log(0)
 
-    @property
-    def norm(self) -> str:  # type: ignore[override]
-        return self.params.norm
-
     # --- the stages ----------------------------------------------------------------------
     def stages(self) -> list[tuple[str, Attack | None, str]]:
         """(name, attack or None, why it is missing) for the chosen version, in order."""

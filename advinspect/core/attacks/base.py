@@ -240,7 +240,7 @@ class Attack:
     title: ClassVar[str]
     params_type: ClassVar[type]
     needs_gradients: ClassVar[bool] = True
-    norm: ClassVar[str] = "linf"
+    default_norm: ClassVar[str] = "linf"  # the threat model of attacks without a `norm` parameter
     supports_targeted: ClassVar[bool] = True
     always_targeted: ClassVar[bool] = False  # e.g. least-likely picks its own targets
     default_batch_size: ClassVar[int] = 256
@@ -248,6 +248,11 @@ class Attack:
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None else self.params_type()
         validate_params(self.params)
+
+    @property
+    def norm(self) -> str:
+        """The threat model: the `norm` parameter where the attack has one, else its fixed norm."""
+        return getattr(self.params, "norm", self.default_norm)
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> Attack:

@@ -131,10 +131,6 @@ class Square(Attack):
     needs_gradients = False
     default_batch_size = 256
 
-    @property
-    def norm(self) -> str:  # type: ignore[override]
-        return self.params.norm
-
     def total_steps(self) -> int:
         return self.params.n_queries
 
@@ -289,10 +285,6 @@ class HopSkipJump(Attack):
     needs_gradients = False
     supports_targeted = False
     default_batch_size = 128
-
-    @property
-    def norm(self) -> str:  # type: ignore[override]
-        return self.params.norm
 
     def total_steps(self) -> int:
         return self.params.max_iter

@@ -105,7 +105,7 @@ class CarliniWagnerL2(Attack):
     name = "cw"
     title = "Carlini-Wagner L2"
     params_type = CWParams
-    norm = "l2"
+    default_norm = "l2"
     supports_targeted = True
     needs_gradients = True
 

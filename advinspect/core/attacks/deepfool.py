@@ -98,10 +98,6 @@ class DeepFool(Attack):
     supports_targeted = False
     needs_gradients = True
 
-    @property
-    def norm(self) -> str:  # type: ignore[override]
-        return self.params.norm
-
     def total_steps(self) -> int:
         return self.params.max_iter
 

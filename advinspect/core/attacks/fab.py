@@ -221,10 +221,6 @@ class FAB(Attack):
     title = "FAB-T"
     params_type = FABParams
 
-    @property
-    def norm(self) -> str:  # type: ignore[override]
-        return self.params.norm
-
     def total_steps(self) -> int:
         p = self.params
         return p.steps * p.restarts * p.n_target_classes

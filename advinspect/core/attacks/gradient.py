@@ -183,10 +183,6 @@ class PGD(Attack):
     title = "PGD"
     params_type = PGDParams
 
-    @property
-    def norm(self) -> str:  # type: ignore[override]
-        return self.params.norm
-
     def total_steps(self) -> int:
         return self.params.steps * self.params.restarts
 

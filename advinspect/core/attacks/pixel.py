@@ -103,7 +103,7 @@ class OnePixel(Attack):
     title = "One-pixel (differential evolution)"
     params_type = OnePixelParams
     needs_gradients = False
-    norm = "l0"
+    default_norm = "l0"
     default_batch_size = 64
 
     def total_steps(self) -> int:

@@ -141,7 +141,7 @@ def _gradient_checks(clf: Classifier, x: torch.Tensor, y: torch.Tensor, curves: 
             if more_acc > curve.raw_robust_accuracy[-1] + 0.02:
                 warnings.append(f"{curve.attack}: twice the steps at eps={eps:.4g} gives a higher robust accuracy "
                                 f"({more_acc:.4f} > {curve.raw_robust_accuracy[-1]:.4f}): the attack is unstable")
-        if check_black_box and get_attack(curve.attack).norm == "linf":
+        if check_black_box and get_attack(curve.attack).from_values(params).norm == "linf":
             try:
                 square = get_attack("square")
             except AdvInspectError:  # black-box family not available: nothing to compare

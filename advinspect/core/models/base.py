@@ -119,6 +119,12 @@ class Classifier(ABC):
             (grad,) = torch.autograd.grad(value, x)
         return grad
 
+    def as_module(self) -> torch.nn.Module:
+        """This classifier as an nn.Module on pixel-space input (for other libraries)."""
+        from advinspect.core.models.module import PixelSpaceModule
+
+        return PixelSpaceModule(self).eval()
+
     # --- description ---------------------------------------------------------------------
     @property
     def num_classes(self) -> int:

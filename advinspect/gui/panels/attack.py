@@ -3,6 +3,7 @@ live plot of loss and true-class confidence per iteration."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any
 
@@ -192,7 +193,9 @@ class AttackPanel(Panel):
         self.form.set_params_type(cls.params_type, self.saved.get(name))
         doc = inspect.getdoc(cls) or cls.title
         grads = "needs gradients" if cls.needs_gradients else "black-box (logits only)"
-        self.description.setText(f"{doc}\n[{grads}; norm {getattr(cls, 'norm', '?')}]")
+        has_norm = any(f.name == "norm" for f in dataclasses.fields(cls.params_type))
+        norm = "chosen below" if has_norm else cls.default_norm
+        self.description.setText(f"{doc}\n[{grads}; norm {norm}]")
         self.description.setToolTip(doc)
         targeted = cls.supports_targeted and not getattr(cls, "always_targeted", False)
         self.target_box.setEnabled(targeted)

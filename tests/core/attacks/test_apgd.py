@@ -160,16 +160,6 @@ def test_progress_reaches_the_end(tiny_clf, tiny_batch):
 
 # --- oracles -----------------------------------------------------------------------------
 
-class _PixelModel(torch.nn.Module):
-    """torchattacks wants a module on [0,1] pixels: the Classifier normalizes inside logits."""
-
-    def __init__(self, clf) -> None:
-        super().__init__()
-        self.clf = clf
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.clf.logits(x)
-
 
 def _oracle_accuracy(clf, x_adv: torch.Tensor, y: torch.Tensor) -> float:
     return float((clf.predict(x_adv.detach()).cpu() == y).float().mean())
@@ -180,7 +170,7 @@ def _oracle_accuracy(clf, x_adv: torch.Tensor, y: torch.Tensor) -> float:
 def test_apgd_no_weaker_than_torchattacks(demo_clf, demo_subset, loss):
     torchattacks = pytest.importorskip("torchattacks")
     x, y = demo_subset
-    oracle = torchattacks.APGD(_PixelModel(demo_clf).eval(), norm="Linf", eps=EPS, steps=STEPS,
+    oracle = torchattacks.APGD(demo_clf.as_module(), norm="Linf", eps=EPS, steps=STEPS,
                                n_restarts=1, loss=loss, seed=0)
     theirs = _oracle_accuracy(demo_clf, oracle(x, y), y)
     ours = robust_accuracy(get_attack("apgd").from_values(
@@ -194,7 +184,7 @@ def test_apgd_no_weaker_than_torchattacks(demo_clf, demo_subset, loss):
 def test_apgd_t_no_weaker_than_torchattacks(demo_clf, demo_subset):
     torchattacks = pytest.importorskip("torchattacks")
     x, y = demo_subset
-    oracle = torchattacks.APGDT(_PixelModel(demo_clf).eval(), norm="Linf", eps=EPS, steps=20,
+    oracle = torchattacks.APGDT(demo_clf.as_module(), norm="Linf", eps=EPS, steps=20,
                                 n_restarts=1, n_classes=10, seed=0)
     oracle.n_target_classes = 3  # torchattacks takes n_classes - 1 unless told
     theirs = _oracle_accuracy(demo_clf, oracle(x, y), y)

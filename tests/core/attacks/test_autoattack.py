@@ -86,14 +86,6 @@ def test_fab_targeted_reaches_the_given_target(demo_clf, demo_subset):
     assert (r.adv_pred[r.success] == target.numpy()[r.success]).all()
 
 
-class _PixelModel(torch.nn.Module):
-    def __init__(self, clf) -> None:
-        super().__init__()
-        self.clf = clf
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.clf.logits(x)
-
 
 @pytest.mark.oracle
 @pytest.mark.parametrize("norm, eps", [("linf", EPS), ("l2", 1.5)])
@@ -101,7 +93,7 @@ def test_fab_t_no_weaker_than_torchattacks(demo_clf, demo_subset, norm, eps):
     torchattacks = pytest.importorskip("torchattacks")
     x, y = demo_subset[0][:60], demo_subset[1][:60]
     # torchattacks' multi-targeted FAB attacks classes 2..n_classes of the ranking: 3 targets
-    oracle = torchattacks.FAB(_PixelModel(demo_clf).eval(), norm="Linf" if norm == "linf" else "L2",
+    oracle = torchattacks.FAB(demo_clf.as_module(), norm="Linf" if norm == "linf" else "L2",
                               eps=eps, steps=20, n_restarts=1, multi_targeted=True, n_classes=4, seed=0)
     x_o = oracle(x, y).detach()
     size = (x_o - x).flatten(1).abs().amax(1) if norm == "linf" else (x_o - x).flatten(1).norm(dim=1)
@@ -308,7 +300,7 @@ def test_autoattack_no_weaker_than_torchattacks_sequence(demo_clf, demo_subset):
     same small budgets (its own class fixes 100 steps and 5000 queries: ~30 s here)."""
     torchattacks = pytest.importorskip("torchattacks")
     x, y = demo_subset
-    model = _PixelModel(demo_clf).eval()
+    model = demo_clf.as_module()
     apgdt = torchattacks.APGDT(model, eps=EPS, steps=10, n_classes=10, seed=0)
     apgdt.n_target_classes = 3
     oracle = torchattacks.MultiAttack([

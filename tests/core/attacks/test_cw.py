@@ -11,6 +11,7 @@ import torch
 from advinspect.core.attacks import get_attack
 from advinspect.core.attacks.cw import margins, update_constants
 from advinspect.core.jobs import CancelToken, Progress
+from tests.oracles import art_classifier
 
 
 def test_flags() -> None:
@@ -85,16 +86,6 @@ def test_progress_counts_every_step_and_cancel_is_partial(demo_clf, demo_subset)
     assert result.x_adv.min() >= 0.0 and result.x_adv.max() <= 1.0
 
 
-class _PixelModule(torch.nn.Module):
-    """Pixel-space torch module for the oracles: the Classifier normalizes inside."""
-
-    def __init__(self, clf) -> None:
-        super().__init__()
-        self.clf = clf
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.clf.logits(x)
-
 
 def _measure(clf, x, y, x_adv) -> tuple[float, float]:
     """(success rate on clean-correct samples, median L2 of successes), re-predicted here."""
@@ -109,17 +100,15 @@ def _measure(clf, x, y, x_adv) -> tuple[float, float]:
 def test_matches_or_beats_torchattacks_and_art(demo_clf, demo_subset) -> None:
     import torchattacks
     from art.attacks.evasion import CarliniL2Method
-    from art.estimators.classification import PyTorchClassifier
 
     x, y = demo_subset[0][:24], demo_subset[1][:24]
-    module = _PixelModule(demo_clf).eval()
+    module = demo_clf.as_module()
     ours = get_attack("cw")().run(demo_clf, x, y)  # 5 binary-search steps x 100 Adam steps
     ours_rate, ours_l2 = _measure(demo_clf, x, y, ours.x_adv)
 
     # torchattacks has no binary search: c=1 is the value that works on this model
     ta_adv = torchattacks.CW(module, c=1, kappa=0, steps=100, lr=0.01)(x, y).detach()
-    art_clf = PyTorchClassifier(module, loss=torch.nn.CrossEntropyLoss(), input_shape=(1, 32, 32),
-                                nb_classes=10, clip_values=(0.0, 1.0), device_type="cpu")
+    art_clf = art_classifier(demo_clf)
     # ART doubles c on failure (ours grows x10): starting at 1 lets its 5 steps reach success
     art_adv = CarliniL2Method(art_clf, binary_search_steps=5, max_iter=20, learning_rate=0.01,
                               initial_const=1.0, batch_size=24, verbose=False).generate(x.numpy())

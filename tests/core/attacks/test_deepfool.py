@@ -12,6 +12,7 @@ from advinspect.core.errors import AdvInspectError
 from advinspect.core.jobs import CancelToken, Progress
 from advinspect.core.models import ModelSpec
 from advinspect.core.models.torch_backend import TorchClassifier
+from tests.oracles import art_classifier
 
 
 def _linear_clf(seed: int = 0) -> TorchClassifier:
@@ -100,16 +101,6 @@ def test_cancel_returns_partial_result(demo_clf, demo_subset) -> None:
     assert result.iterations.max() <= 1
 
 
-class _PixelModule(torch.nn.Module):
-    """Pixel-space torch module for the oracles: the Classifier normalizes inside."""
-
-    def __init__(self, clf) -> None:
-        super().__init__()
-        self.clf = clf
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.clf.logits(x)
-
 
 def _measure(clf, x, y, x_adv) -> tuple[float, float]:
     """(success rate on clean-correct samples, median L2 of successes), re-predicted here."""
@@ -124,17 +115,15 @@ def _measure(clf, x, y, x_adv) -> tuple[float, float]:
 def test_matches_or_beats_torchattacks_and_art(demo_clf, demo_subset) -> None:
     import torchattacks
     from art.attacks.evasion import DeepFool as ArtDeepFool
-    from art.estimators.classification import PyTorchClassifier
 
     x, y = demo_subset[0][:48], demo_subset[1][:48]
-    module = _PixelModule(demo_clf).eval()
+    module = demo_clf.as_module()
     attack = get_attack("deepfool").from_values({"overshoot": 0.02, "max_iter": 50})
     ours = attack.run(demo_clf, x, y)
     ours_rate, ours_l2 = _measure(demo_clf, x, y, ours.x_adv)
 
     ta_adv = torchattacks.DeepFool(module, steps=50, overshoot=0.02)(x, y).detach()
-    art_clf = PyTorchClassifier(module, loss=torch.nn.CrossEntropyLoss(), input_shape=(1, 32, 32),
-                                nb_classes=10, clip_values=(0.0, 1.0), device_type="cpu")
+    art_clf = art_classifier(demo_clf)
     art_adv = ArtDeepFool(art_clf, max_iter=50, epsilon=0.02, nb_grads=10, batch_size=48,
                           verbose=False).generate(x.numpy())
     oracles = [_measure(demo_clf, x, y, adv) for adv in (ta_adv, art_adv)]

@@ -16,6 +16,7 @@ from advinspect.core.jobs import CancelToken, Progress
 from advinspect.core.models import ModelSpec
 from advinspect.core.models.torch_backend import TorchClassifier
 from tests.conftest import TinyCNN
+from tests.oracles import art_classifier
 
 TOL = 1e-5
 
@@ -184,16 +185,6 @@ def test_quantization_check_and_unknown_labels(demo_clf, demo_subset):
 
 # --- oracles ------------------------------------------------------------------------------
 
-class PixelSpace(torch.nn.Module):
-    """The demo Classifier as a plain module on [0,1] input, as the oracle libraries expect."""
-
-    def __init__(self, clf):
-        super().__init__()
-        self.clf = clf
-
-    def forward(self, x):
-        return self.clf.logits(x)
-
 
 def _accuracy(clf, x_adv, y, x):
     """Robust accuracy as the engine counts it: correct before and after the attack."""
@@ -205,13 +196,11 @@ def _accuracy(clf, x_adv, y, x):
 def test_fgsm_matches_torchattacks_and_art(demo_clf, demo_subset):
     import torchattacks
     from art.attacks.evasion import FastGradientMethod
-    from art.estimators.classification import PyTorchClassifier
 
     x, y = demo_subset
     ours = get_attack("fgsm").from_values({"eps": 0.1}).run(demo_clf, x, y)
-    ta = torchattacks.FGSM(PixelSpace(demo_clf), eps=0.1)(x, y)
-    art_clf = PyTorchClassifier(PixelSpace(demo_clf), loss=torch.nn.CrossEntropyLoss(), input_shape=(1, 32, 32),
-                                nb_classes=10, clip_values=(0.0, 1.0))
+    ta = torchattacks.FGSM(demo_clf.as_module(), eps=0.1)(x, y)
+    art_clf = art_classifier(demo_clf)
     art = FastGradientMethod(art_clf, eps=0.1).generate(x.numpy(), y=y.numpy())
     ta_pred = demo_clf.predict(ta).numpy()
     art_pred = demo_clf.predict(torch.as_tensor(art)).numpy()
@@ -223,15 +212,13 @@ def test_fgsm_matches_torchattacks_and_art(demo_clf, demo_subset):
 def test_pgd_at_least_as_strong_as_torchattacks_and_art(demo_clf, demo_subset):
     import torchattacks
     from art.attacks.evasion import ProjectedGradientDescent
-    from art.estimators.classification import PyTorchClassifier
 
     x, y = demo_subset
     eps, steps, alpha = 0.1, 20, 2.5 * 0.1 / 20
     ours = get_attack("pgd").from_values({"eps": eps, "steps": steps}).run(demo_clf, x, y, seed=0)
     torch.manual_seed(0)
-    ta = torchattacks.PGD(PixelSpace(demo_clf), eps=eps, alpha=alpha, steps=steps, random_start=True)(x, y)
-    art_clf = PyTorchClassifier(PixelSpace(demo_clf), loss=torch.nn.CrossEntropyLoss(), input_shape=(1, 32, 32),
-                                nb_classes=10, clip_values=(0.0, 1.0))
+    ta = torchattacks.PGD(demo_clf.as_module(), eps=eps, alpha=alpha, steps=steps, random_start=True)(x, y)
+    art_clf = art_classifier(demo_clf)
     np.random.seed(0)  # ART draws its random start from numpy's global generator
     art = ProjectedGradientDescent(art_clf, eps=eps, eps_step=alpha, max_iter=steps, num_random_init=1,
                                    verbose=False).generate(x.numpy(), y=y.numpy())
