@@ -57,6 +57,20 @@ def confidence_histogram(confidence: np.ndarray) -> list[int]:
     return np.histogram(confidence, bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0].tolist()
 
 
+def params_for(attack: str, config: EvaluationConfig) -> dict[str, Any]:
+    """The shared parameters this attack takes (FGSM has no `steps`, PGD has); a parameter no
+    chosen attack takes is a typo, and an error."""
+    import dataclasses
+
+    from advinspect.core.attacks import get_attack
+
+    accepted = {a: {f.name for f in dataclasses.fields(get_attack(a).params_type)} for a in config.attacks}
+    unknown = [k for k in config.params if not any(k.replace("-", "_") in names for names in accepted.values())]
+    if unknown:
+        raise AdvInspectError(f"no chosen attack takes the parameter(s) {', '.join(unknown)}")
+    return {k: v for k, v in config.params.items() if k.replace("-", "_") in accepted[attack]}
+
+
 def _reference_eps(eps: list[float]) -> float:
     """The budget whose adversarials feed histograms and calibration: the median non-zero eps,
     where some images flip and some hold (at the largest eps nearly every image flips)."""
@@ -91,7 +105,7 @@ def evaluate(clf: Classifier, x: torch.Tensor, y: torch.Tensor, config: Evaluati
             progress(index * event.total + event.step, n_runs * event.total, event.message, event.preview)
 
         curve, results = robustness_curve(
-            clf, x, y, name, list(config.eps), config.params, progress=Progress(forward) if progress.active
+            clf, x, y, name, list(config.eps), params_for(name, config), progress=Progress(forward) if progress.active
             else NO_PROGRESS, cancel=cancel, seed=config.seed, batch_size=config.batch_size)
         curves.append(curve)
         if reference is None and results:

@@ -184,11 +184,11 @@ class EvaluationOutcome:
 
 
 def shared_params(attack_classes: list[type], params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The parameters every chosen attack accepts (core `evaluate` passes one dict to all of
-    them), and the names dropped because some attack does not take them."""
+    """The parameters some chosen attack accepts (core `evaluate` hands each attack the ones it
+    takes), and the names dropped because none of them takes it (steps for FGSM alone)."""
     keep, dropped = {}, []
     for key, value in params.items():
-        if all(key in {f.name for f in dataclasses.fields(cls.params_type)} for cls in attack_classes):
+        if any(key in {f.name for f in dataclasses.fields(cls.params_type)} for cls in attack_classes):
             keep[key] = value
         else:
             dropped.append(key)

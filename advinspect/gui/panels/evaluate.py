@@ -230,7 +230,7 @@ class EvaluatePanel(Panel):
             return
         indices, config, ignored, x, labels, clf = job
         if ignored:
-            s.log("warning", f"evaluate: {', '.join(ignored)} not given to every attack (some do not take it)")
+            s.log("warning", f"evaluate: no chosen attack takes {', '.join(ignored)}")
         s.log("info", f"evaluate {', '.join(config.attacks)} on {len(indices)} image(s), eps {list(config.eps)}, "
                       f"params {config.params}, seed {config.seed}")
 
@@ -314,7 +314,7 @@ class EvaluatePanel(Panel):
         lines.append(f"ECE {calib['ece']:.4f} · T {calib['temperature']:.3f} · "
                      f"ECE after T {calib['ece_after_temperature']:.4f} (held out)")
         if outcome.ignored_params:
-            lines.append(f"not applied to every attack: {', '.join(outcome.ignored_params)}")
+            lines.append(f"taken by none of the attacks: {', '.join(outcome.ignored_params)}")
         self.summary.setText("\n".join(lines))
         warnings = data.get("warnings") or []
         self.warnings.setVisible(bool(warnings))

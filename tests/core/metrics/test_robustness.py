@@ -82,3 +82,17 @@ def test_evaluation_has_every_number(demo_clf, demo_subset):
     assert len(d["per_class"]) == len(set(y.tolist())) and d["reference_attack"]["eps"] == 0.05
     assert calib["adversarial"]["accuracy"] < calib["accuracy"]
     assert ev.adv_pred.shape == (len(x),)
+
+
+def test_shared_parameters_go_to_the_attacks_that_take_them(demo_clf, demo_subset):
+    import pytest
+
+    from advinspect.core.errors import AdvInspectError
+
+    x, y = demo_subset[0][:20], demo_subset[1][:20]
+    ev = evaluate(demo_clf, x, y, EvaluationConfig(attacks=("fgsm", "pgd"), eps=(0, 0.1), params={"steps": 3},
+                                                   sanity_checks=False))
+    assert [c["attack"] for c in ev.data["curves"]] == ["fgsm", "pgd"]
+    assert ev.data["curves"][1]["params"] == {"steps": 3} and ev.data["curves"][0]["params"] == {}
+    with pytest.raises(AdvInspectError, match="stepz"):
+        evaluate(demo_clf, x, y, EvaluationConfig(attacks=("fgsm",), params={"stepz": 3}, sanity_checks=False))
