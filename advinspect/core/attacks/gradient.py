@@ -56,11 +56,12 @@ def _step_size(eps: float, steps: int, given: float | None) -> float:
     return given if given is not None else 2.5 * eps / steps
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-    """Loss to ascend: CE of the true class, or minus CE of the target class."""
+def _loss(log_probs: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    """Loss to ascend: CE of the true class, or minus CE of the target class (from log-softmax,
+    which also gives the true-class confidence for the trace without a second softmax)."""
     if target is not None:
-        return -F.cross_entropy(logits, target, reduction="sum")
-    return F.cross_entropy(logits, y, reduction="sum")
+        return -F.nll_loss(log_probs, target, reduction="sum")
+    return F.nll_loss(log_probs, y, reduction="sum")
 
 
 def iterative_attack(
@@ -92,12 +93,12 @@ def iterative_attack(
         with torch.enable_grad():
             logits = clf.logits(xa)
             hit = margin_success(logits, yy, tt)
-            loss = _loss(logits, yy, tt)
+            log_probs = logits.log_softmax(1)
+            loss = _loss(log_probs, yy, tt)
             (grad,) = torch.autograd.grad(loss, xa)
         xa = xa.detach()
         with torch.no_grad():
-            probs = logits.detach().softmax(1)
-            confidence = probs.gather(1, yy.view(-1, 1)).mean().item()
+            confidence = log_probs.detach().gather(1, yy.view(-1, 1)).exp().mean().item()
             if early_stop and hit.any():
                 done = idx[hit]
                 x_out[done] = xa[hit]
