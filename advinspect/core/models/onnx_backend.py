@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
+_NOT_CONVERTED = object()
 
 
 def read_onnx_input(path: Path) -> tuple[str, list[Any], str]:
@@ -60,10 +61,19 @@ class OnnxClassifier(Classifier):
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelLoadError(f"onnxruntime cannot open {path.name}: {exc}") from exc
-        self.torch_module: torch.nn.Module | None = None
+        # converted on first need (a gradient, a layer hook): predicting never pays for it
+        self._torch_module: Any = _NOT_CONVERTED if convert else None
         self.conversion_error: str | None = None
-        if convert:
+
+    @property
+    def torch_module(self) -> torch.nn.Module | None:
+        if self._torch_module is _NOT_CONVERTED:
             self._convert()
+        return self._torch_module
+
+    @torch_module.setter
+    def torch_module(self, module: torch.nn.Module | None) -> None:
+        self._torch_module = module
 
     def _convert(self) -> None:
         try:
@@ -72,8 +82,9 @@ class OnnxClassifier(Classifier):
             module = convert(str(self.path)).to(self.device).eval()
             for parameter in module.parameters():
                 parameter.requires_grad_(False)
-            self.torch_module = module
+            self._torch_module = module
         except Exception as exc:  # any failure means: no gradients, say why
+            self._torch_module = None
             self.conversion_error = f"{type(exc).__name__}: {exc}"
             log.info("ONNX to torch conversion failed for %s: %s", self.path, exc)
 
@@ -86,7 +97,7 @@ class OnnxClassifier(Classifier):
 
         if self.layout == "NHWC":
             x = x.permute(0, 2, 3, 1)
-        if self.torch_module is not None and torch.is_grad_enabled():
+        if torch.is_grad_enabled() and self.torch_module is not None:
             return self.torch_module(x)  # differentiable path (attacks, saliency hooks)
         array = x.detach().cpu().numpy().astype(np.float32, copy=False)
         step = self.fixed_batch or len(array) or 1
