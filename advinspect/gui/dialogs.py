@@ -12,13 +12,14 @@ import sys
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 
-def _headless() -> bool:
+def headless() -> bool:
+    """True when dialogs must not block (ADVINSPECT_GUI_NO_DIALOGS=1: screenshots, benchmarks)."""
     return os.environ.get("ADVINSPECT_GUI_NO_DIALOGS", "") not in ("", "0")
 
 
 def show_error(parent: QWidget | None, title: str, message: str, details: str = "") -> None:
     """An error the user can read; the full traceback sits behind 'Show Details'."""
-    if _headless():
+    if headless():
         print(f"advinspect: {title}: {message}", file=sys.stderr)
         return
     box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, parent)
@@ -29,7 +30,7 @@ def show_error(parent: QWidget | None, title: str, message: str, details: str = 
 
 def confirm(parent: QWidget | None, title: str, question: str, default: bool = False) -> bool:
     """Yes/No question; headless runs take `default`."""
-    if _headless():
+    if headless():
         return default
     buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
     answer = QMessageBox.question(parent, title, question, buttons,
@@ -38,6 +39,6 @@ def confirm(parent: QWidget | None, title: str, question: str, default: bool = F
 
 
 def inform(parent: QWidget | None, title: str, text: str) -> None:
-    if _headless():
+    if headless():
         return
     QMessageBox.information(parent, title, text)

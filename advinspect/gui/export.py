@@ -164,7 +164,7 @@ def export_report(session: Any, parent: QWidget | None, default_dir: str | None 
     def done(report: Any) -> None:
         more = f", {report.more} more in samples.csv" if report.more else ""
         session.log("info", f"report written to {report.out_dir} ({len(report.cards)} cards{more})")
-        if choice.open_when_done and not dialogs._headless():
+        if choice.open_when_done and not dialogs.headless():
             target = report.out_dir / ("report.html" if "html" in choice.formats else "report.pdf")
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
 

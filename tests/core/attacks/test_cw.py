@@ -11,7 +11,7 @@ import torch
 from advinspect.core.attacks import get_attack
 from advinspect.core.attacks.cw import margins, update_constants
 from advinspect.core.jobs import CancelToken, Progress
-from tests.oracles import art_classifier
+from tests.oracles import art_classifier, success_and_median_l2
 
 
 def test_flags() -> None:
@@ -87,13 +87,6 @@ def test_progress_counts_every_step_and_cancel_is_partial(demo_clf, demo_subset)
 
 
 
-def _measure(clf, x, y, x_adv) -> tuple[float, float]:
-    """(success rate on clean-correct samples, median L2 of successes), re-predicted here."""
-    x_adv = torch.as_tensor(np.asarray(x_adv, dtype=np.float32))
-    correct = clf.predict(x) == y
-    success = (clf.predict(x_adv) != y) & correct
-    l2 = (x_adv - x).flatten(1).norm(dim=1)
-    return success.sum().item() / correct.sum().item(), float(l2[success].median())
 
 
 @pytest.mark.oracle
@@ -104,7 +97,7 @@ def test_matches_or_beats_torchattacks_and_art(demo_clf, demo_subset) -> None:
     x, y = demo_subset[0][:24], demo_subset[1][:24]
     module = demo_clf.as_module()
     ours = get_attack("cw")().run(demo_clf, x, y)  # 5 binary-search steps x 100 Adam steps
-    ours_rate, ours_l2 = _measure(demo_clf, x, y, ours.x_adv)
+    ours_rate, ours_l2 = success_and_median_l2(demo_clf, x, y, ours.x_adv)
 
     # torchattacks has no binary search: c=1 is the value that works on this model
     ta_adv = torchattacks.CW(module, c=1, kappa=0, steps=100, lr=0.01)(x, y).detach()
@@ -112,6 +105,6 @@ def test_matches_or_beats_torchattacks_and_art(demo_clf, demo_subset) -> None:
     # ART doubles c on failure (ours grows x10): starting at 1 lets its 5 steps reach success
     art_adv = CarliniL2Method(art_clf, binary_search_steps=5, max_iter=20, learning_rate=0.01,
                               initial_const=1.0, batch_size=24, verbose=False).generate(x.numpy())
-    oracles = [_measure(demo_clf, x, y, adv) for adv in (ta_adv, art_adv)]
+    oracles = [success_and_median_l2(demo_clf, x, y, adv) for adv in (ta_adv, art_adv)]
     assert ours_rate >= max(rate for rate, _ in oracles)
     assert ours_l2 <= 1.10 * min(l2 for _, l2 in oracles)

@@ -12,7 +12,7 @@ from advinspect.core.errors import AdvInspectError
 from advinspect.core.jobs import CancelToken, Progress
 from advinspect.core.models import ModelSpec
 from advinspect.core.models.torch_backend import TorchClassifier
-from tests.oracles import art_classifier
+from tests.oracles import art_classifier, success_and_median_l2
 
 
 def _linear_clf(seed: int = 0) -> TorchClassifier:
@@ -102,13 +102,6 @@ def test_cancel_returns_partial_result(demo_clf, demo_subset) -> None:
 
 
 
-def _measure(clf, x, y, x_adv) -> tuple[float, float]:
-    """(success rate on clean-correct samples, median L2 of successes), re-predicted here."""
-    x_adv = torch.as_tensor(np.asarray(x_adv, dtype=np.float32))
-    correct = clf.predict(x) == y
-    success = (clf.predict(x_adv) != y) & correct
-    l2 = (x_adv - x).flatten(1).norm(dim=1)
-    return success.sum().item() / correct.sum().item(), float(l2[success].median())
 
 
 @pytest.mark.oracle
@@ -120,12 +113,12 @@ def test_matches_or_beats_torchattacks_and_art(demo_clf, demo_subset) -> None:
     module = demo_clf.as_module()
     attack = get_attack("deepfool").from_values({"overshoot": 0.02, "max_iter": 50})
     ours = attack.run(demo_clf, x, y)
-    ours_rate, ours_l2 = _measure(demo_clf, x, y, ours.x_adv)
+    ours_rate, ours_l2 = success_and_median_l2(demo_clf, x, y, ours.x_adv)
 
     ta_adv = torchattacks.DeepFool(module, steps=50, overshoot=0.02)(x, y).detach()
     art_clf = art_classifier(demo_clf)
     art_adv = ArtDeepFool(art_clf, max_iter=50, epsilon=0.02, nb_grads=10, batch_size=48,
                           verbose=False).generate(x.numpy())
-    oracles = [_measure(demo_clf, x, y, adv) for adv in (ta_adv, art_adv)]
+    oracles = [success_and_median_l2(demo_clf, x, y, adv) for adv in (ta_adv, art_adv)]
     assert ours_rate >= max(rate for rate, _ in oracles)
     assert ours_l2 <= 1.10 * min(l2 for _, l2 in oracles)
