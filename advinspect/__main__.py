@@ -1,0 +1,7 @@
+"""`python -m advinspect` is the `advinspect` command."""
+
+import sys
+
+from advinspect.cli import main
+
+sys.exit(main())
