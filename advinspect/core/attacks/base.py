@@ -9,10 +9,8 @@ re-predicting the adversarials instead of trusting the attack's own success flag
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,79 +19,9 @@ import torch
 from advinspect.core.errors import AdvInspectError, GradientsUnavailableError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.models.base import Classifier
+from advinspect.core.params import build_params, param, parse_number, validate_params
 
-
-def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
-          choices: tuple[str, ...] | None = None) -> Any:
-    """A parameter field: the GUI builds its form and the CLI its flags from this metadata."""
-    meta = {"help": help, "min": min, "max": max, "choices": choices}
-    return field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
-
-
-def parse_number(text: str | float | int) -> float:
-    """'8/255', '0.03', '1e-3' -> float. Fractions are how people write epsilons."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    try:
-        return float(Fraction(text.strip())) if "/" in text else float(text)
-    except (ValueError, ZeroDivisionError):
-        raise AdvInspectError(f"not a number: {text!r} (use e.g. 0.03 or 8/255)") from None
-
-
-def build_params(params_type: type, values: dict[str, Any]) -> Any:
-    """A params dataclass from strings or values, converting types and checking ranges."""
-    fields = {f.name: f for f in dataclasses.fields(params_type)}
-    kwargs: dict[str, Any] = {}
-    for key, raw in values.items():
-        name = key.replace("-", "_")
-        if name not in fields:
-            raise AdvInspectError(
-                f"unknown parameter {key!r} for {params_type.__name__}; known: {', '.join(fields)}"
-            )
-        kwargs[name] = _convert(fields[name], raw)
-    params = params_type(**kwargs)
-    validate_params(params)
-    return params
-
-
-def _convert(f: dataclasses.Field, raw: Any) -> Any:
-    kind = str(f.type)
-    if raw is None:
-        return None
-    if "bool" in kind:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise AdvInspectError(f"{f.name} must be true or false, got {raw!r}")
-    if "int" in kind and "float" not in kind:
-        value = parse_number(raw)
-        if value != int(value):
-            raise AdvInspectError(f"{f.name} must be a whole number, got {raw!r}")
-        return int(value)
-    if "float" in kind:
-        return parse_number(raw)
-    return str(raw) if not isinstance(raw, str) else raw
-
-
-def validate_params(params: Any) -> None:
-    for f in dataclasses.fields(params):
-        value = getattr(params, f.name)
-        if value is None:
-            continue
-        meta = f.metadata
-        if "choices" in meta and value not in meta["choices"]:
-            raise AdvInspectError(f"{f.name} must be one of {', '.join(meta['choices'])}, got {value!r}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise AdvInspectError(f"{f.name} must be finite, got {value}")
-            if "min" in meta and value < meta["min"]:
-                raise AdvInspectError(f"{f.name} must be at least {meta['min']}, got {value}")
-            if "max" in meta and value > meta["max"]:
-                raise AdvInspectError(f"{f.name} must be at most {meta['max']}, got {value}")
+__all__ = ["build_params", "param", "parse_number", "validate_params"]  # re-exported: attacks import them from here
 
 
 @dataclass
