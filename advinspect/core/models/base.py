@@ -27,10 +27,19 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# log() of a probability output is clamped here: float32 softmax underflows to 0 past ~104 nats
+_TINY_PROBABILITY = 1e-45
+
+
 class Classifier(ABC):
-    """An image classifier in pixel space. Subclasses implement `_raw_logits` on normalized input."""
+    """An image classifier in pixel space. Subclasses implement `_raw_logits` on normalized input.
+
+    A model whose outputs are probabilities (a final softmax) is detected on first use, and
+    `logits` then returns their logarithm: logits up to a per-sample constant, so margins,
+    DeepFool's linearisation and CW's loss are right, and softmax is never applied twice."""
 
     format: str = "unknown"
+    _outputs_probabilities: bool | None = None  # None: not probed yet
 
     def __init__(self, spec: ModelSpec, device: torch.device, path: Path | None = None) -> None:
         self.spec = spec
@@ -77,7 +86,36 @@ class Classifier(ABC):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, classes) for pixel-space input; differentiable when `has_gradients`."""
         x = x.to(self.device, dtype=self._input_dtype())
-        return self._raw_logits(self.normalize(x))
+        out = self._raw_logits(self.normalize(x))
+        return self._log_probabilities(out) if self.outputs_probabilities else out
+
+    # --- probability outputs -------------------------------------------------------------
+    @property
+    def outputs_probabilities(self) -> bool:
+        """Whether the model outputs probabilities rather than logits (probed once)."""
+        if self._outputs_probabilities is None:
+            self._outputs_probabilities = self._detect_probabilities()
+        return self._outputs_probabilities
+
+    def _log_probabilities(self, out: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities from what `_raw_logits` returned for a probability model."""
+        return out.clamp_min(_TINY_PROBABILITY).log()
+
+    def _detect_probabilities(self) -> bool:
+        """Probe: rows of two seeded random images all non-negative and summing to 1.
+
+        Real logits practically never do that on every row; a model without a known input shape
+        is not probed (its outputs are taken as logits)."""
+        import torch
+
+        if self.spec.input_shape is None:
+            return False
+        lo, hi = self.spec.value_range
+        generator = torch.Generator().manual_seed(0)
+        x = lo + (hi - lo) * torch.rand(2, *self.spec.input_shape, generator=generator)  # as check_fit
+        with torch.no_grad():
+            out = self._raw_logits(self.normalize(x.to(self.device, dtype=self._input_dtype())))
+        return looks_like_probabilities(out)
 
     def _input_dtype(self) -> Any:
         import torch
@@ -152,6 +190,20 @@ class Classifier(ABC):
             "parameters": self.num_parameters,
             "device": str(self.device),
             "has_gradients": self.has_gradients,
+            "outputs": "probabilities (attacks use their logarithm)" if self.outputs_probabilities
+                       else "logits",
             "num_classes": self.num_classes,
             "spec": self.spec.to_dict(),
         }
+
+
+def looks_like_probabilities(out: torch.Tensor) -> bool:
+    """Rows of at least two classes, finite, non-negative, each summing to 1 (float32 slack)."""
+    import torch
+
+    if out.ndim != 2 or out.shape[1] < 2 or len(out) == 0:
+        return False
+    out = out.detach().float()
+    if not bool(torch.isfinite(out).all()) or float(out.min()) < 0:
+        return False
+    return bool(((out.sum(1) - 1).abs() < 1e-3).all())

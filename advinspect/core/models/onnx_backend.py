@@ -39,6 +39,44 @@ def read_onnx_input(path: Path) -> tuple[str, list[Any], str]:
     return inputs[0].name, shape, layout
 
 
+def ends_in_softmax(path: Path) -> bool:
+    """Whether the graph's (first) output is made by a Softmax node: the model outputs
+    probabilities, a very common export. Unreadable graphs are left to `read_onnx_input`."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:  # noqa: BLE001 - read_onnx_input reports unreadable files with the reason
+        return False
+    if not graph.output:
+        return False
+    name = graph.output[0].name
+    return any(node.op_type == "Softmax" and name in node.output for node in graph.node)
+
+
+def swap_final_softmax(module: Any) -> bool:
+    """In an onnx2torch GraphModule, turn the final nn.Softmax into nn.LogSoftmax (exact
+    log-probabilities and their gradients, no underflow). False where the graph is not so."""
+    import torch
+
+    graph = getattr(module, "graph", None)
+    if graph is None:
+        return False
+    outputs = [node for node in graph.nodes if node.op == "output"]
+    if len(outputs) != 1 or not outputs[0].args or not hasattr(outputs[0].args[0], "op"):
+        return False
+    last = outputs[0].args[0]
+    if last.op != "call_module":
+        return False
+    softmax = module.get_submodule(last.target)
+    if type(softmax) is not torch.nn.Softmax:
+        return False
+    parent_name, _, child = str(last.target).rpartition(".")
+    parent = module.get_submodule(parent_name) if parent_name else module
+    setattr(parent, child, torch.nn.LogSoftmax(dim=softmax.dim))
+    return True
+
+
 class OnnxClassifier(Classifier):
     """Logits from onnxruntime under no_grad; where autograd is on and the graph converted to
     torch, the converted module answers instead so gradients and layer hooks work."""
@@ -64,6 +102,12 @@ class OnnxClassifier(Classifier):
         # converted on first need (a gradient, a layer hook): predicting never pays for it
         self._torch_module: Any = _NOT_CONVERTED if convert else None
         self.conversion_error: str | None = None
+        # a final Softmax: _raw_logits then returns log-probabilities itself (exact where the
+        # converted graph's softmax could be swapped for log-softmax)
+        self.final_softmax = ends_in_softmax(path)
+        self._log_softmax_swapped = False
+        if self.final_softmax:
+            self._outputs_probabilities = True
 
     @property
     def torch_module(self) -> torch.nn.Module | None:
@@ -82,6 +126,8 @@ class OnnxClassifier(Classifier):
             module = convert(str(self.path)).to(self.device).eval()
             for parameter in module.parameters():
                 parameter.requires_grad_(False)
+            if self.final_softmax:
+                self._log_softmax_swapped = swap_final_softmax(module)
             self._torch_module = module
         except Exception as exc:  # any failure means: no gradients, say why
             self._torch_module = None
@@ -98,14 +144,22 @@ class OnnxClassifier(Classifier):
         if self.layout == "NHWC":
             x = x.permute(0, 2, 3, 1)
         if torch.is_grad_enabled() and self.torch_module is not None:
-            return self.torch_module(x)  # differentiable path (attacks, saliency hooks)
+            out = self.torch_module(x)  # differentiable path (attacks, saliency hooks)
+            if self.final_softmax and not self._log_softmax_swapped:
+                out = super()._log_probabilities(out)
+            return out
         array = x.detach().cpu().numpy().astype(np.float32, copy=False)
         step = self.fixed_batch or len(array) or 1
         outputs = [
             self.session.run(None, {self.input_name: array[i : i + step]})[0] for i in range(0, len(array), step)
         ]
         out = np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
-        return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32)).to(self.device)
+        result = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32)).to(self.device)
+        return super()._log_probabilities(result) if self.final_softmax else result
+
+    def _log_probabilities(self, out: torch.Tensor) -> torch.Tensor:
+        # with a final Softmax in the graph, _raw_logits has taken the logarithm already
+        return out if self.final_softmax else super()._log_probabilities(out)
 
     @property
     def num_parameters(self) -> int | None:
@@ -117,6 +171,8 @@ class OnnxClassifier(Classifier):
         info = super().describe()
         info["onnx_input"] = {"name": self.input_name, "shape": self.graph_shape, "layout": self.layout}
         info["providers"] = self.session.get_providers()
+        if self.final_softmax:
+            info["outputs"] = "probabilities (a final Softmax in the graph; attacks use log-softmax)"
         if self.conversion_error:
             info["gradients_unavailable_because"] = self.conversion_error
         return info
