@@ -8,9 +8,10 @@ registry at run time and skipped with a warning entry in the trace when it is no
 
 The trace gains one row per stage (`stage`, `stage_robust_accuracy`, `stage_broken`), a final row
 whose `broken_by` names the stage that broke each sample ("clean" when the clean image is already
-misclassified, "" when robust), and `warning` rows for AutoAttack's cheap sanity checks (zero
-gradients, randomized outputs, probabilities instead of logits, Square beating the gradient
-attacks, skipped stages).
+misclassified, "" when robust), and `warning` rows for AutoAttack's cheap sanity checks (randomized
+outputs, probabilities instead of logits, Square beating the gradient attacks, skipped stages),
+plus the engine's own (zero gradients, non-finite outputs); all of them are also in
+`result.warnings`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from advinspect.core.attacks.apgd import APGD, APGDT, APGDParams, APGDTParams, SubsetContext
 from advinspect.core.attacks.base import (
@@ -29,6 +29,7 @@ from advinspect.core.attacks.base import (
     AttackResult,
     BatchOutput,
     param,
+    predictions,
     project_l2,
     project_linf,
 )
@@ -70,6 +71,7 @@ class AutoAttack(Attack):
     title = "AutoAttack"
     params_type = AutoAttackParams
     supports_targeted = False
+    returns_best_effort = False  # robust points come back as the clean image
 
     def __init__(self, params: Any = None) -> None:
         super().__init__(params)
@@ -109,7 +111,6 @@ class AutoAttack(Attack):
     # --- per-run bookkeeping (which stage broke which sample) -----------------------------
     def _reset_log(self, n: int) -> None:
         self._broken_by = np.full(n, "", dtype=object)
-        self._zero_grad = 0
         self._randomized = False
         self._probabilities = False
 
@@ -135,7 +136,8 @@ class AutoAttack(Attack):
             rows.append({"step": end, "stage": name, "stage_index": i,
                          "stage_robust_accuracy": float(robust.mean()) if len(robust) else 0.0,
                          "stage_broken": int(hits.sum())})
-        rows += [{"step": 0, "warning": text} for text in self._warnings(broken)]
+        result.warnings = self._warnings(broken) + result.warnings
+        rows += [{"step": 0, "warning": text} for text in result.warnings]
         rows.append({"step": end, "broken_by": [str(b) for b in broken]})
         result.trace = sorted(result.trace + rows, key=lambda r: r["step"])
         return result
@@ -143,15 +145,12 @@ class AutoAttack(Attack):
     def _warnings(self, broken: np.ndarray) -> list[str]:
         """AutoAttack's cheap checks: each one means the robust accuracy may be overestimated."""
         out = []
-        if self._zero_grad:
-            out.append(f"{self._zero_grad} points have an all-zero gradient: gradient-based attacks "
-                       "are unreliable there (gradient masking?)")
         if self._randomized:
             out.append("the model's outputs change between identical forward passes: a randomized "
                        "model needs an EOT evaluation; these numbers may be too optimistic")
         if self._probabilities:
-            out.append("the model's outputs look like probabilities, not logits: CE and DLR are "
-                       "weakened on softmax outputs")
+            out.append("the model outputs probabilities, not logits: the attacks use their "
+                       "logarithm, but gradients vanish where the probabilities saturate")
         n_square = int((broken == "square").sum())
         if n_square:
             out.append(f"Square (black-box) broke {n_square} points the gradient attacks could not: "
@@ -163,8 +162,8 @@ class AutoAttack(Attack):
         lo, hi = clf.spec.value_range
         with torch.no_grad():
             logits = clf.logits(x)
-        robust = logits.argmax(1) == y
-        self._sanity(clf, x, y, logits, robust)
+        robust = predictions(logits) == y
+        self._sanity(clf, x, logits)
         x_adv = x.clone()
         stages = [(i, name, attack) for i, (name, attack, _) in enumerate(self.stages())
                   if attack is not None]
@@ -190,22 +189,12 @@ class AutoAttack(Attack):
                 break
         return BatchOutput(x_adv)
 
-    def _sanity(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor,
-                robust: torch.Tensor) -> None:
-        """Randomness, softmax outputs and zero gradients: one extra forward and backward."""
+    def _sanity(self, clf: Classifier, x: torch.Tensor, logits: torch.Tensor) -> None:
+        """Randomness and softmax outputs: one extra forward pass (zero gradients: the engine)."""
         with torch.no_grad():
             again = clf.logits(x)
-        scale = 1.0 + float(logits.abs().max()) if logits.numel() else 1.0
-        if logits.numel() and float((again - logits).abs().max()) > 1e-4 * scale:
+        finite = torch.isfinite(logits) & torch.isfinite(again)
+        scale = 1.0 + float(logits[finite].abs().max()) if finite.any() else 1.0
+        if finite.any() and float((again - logits)[finite].abs().max()) > 1e-4 * scale:
             self._randomized = True
-        if logits.numel() and float(logits.min()) >= 0 and float(logits.max()) <= 1 and bool(
-                torch.allclose(logits.sum(1), torch.ones(len(logits), device=logits.device),
-                               atol=1e-4)):
-            self._probabilities = True
-        if not robust.any():
-            return
-        xg = x[robust].detach().requires_grad_(True)
-        with torch.enable_grad():
-            loss = F.cross_entropy(clf.logits(xg), y[robust], reduction="sum")
-            (grad,) = torch.autograd.grad(loss, xg)
-        self._zero_grad += int((grad.flatten(1).abs().amax(1) == 0).sum())
+        self._probabilities = clf.outputs_probabilities

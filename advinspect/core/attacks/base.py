@@ -38,7 +38,7 @@ class AttackResult:
     clean_confidence: np.ndarray
     adv_pred: np.ndarray
     adv_confidence: np.ndarray
-    success: np.ndarray  # re-predicted, never the attack's own flag
+    success: np.ndarray  # re-predicted, never the attack's own flag; False where outputs are non-finite
     success_after_quantization: np.ndarray
     linf: np.ndarray
     l2: np.ndarray
@@ -51,21 +51,38 @@ class AttackResult:
     seed: int = 0
     cancelled: bool = False
     completed: np.ndarray | None = None  # which samples were attacked before a cancel
+    # NaN or Inf in the model's outputs on the clean image / on the adversarial (per sample)
+    nonfinite_clean: np.ndarray | None = None
+    nonfinite_adv: np.ndarray | None = None
+    # why the numbers may be wrong (gradient masking, non-finite outputs, ...): for people to read
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
         return len(self.labels)
 
     @property
+    def nonfinite(self) -> np.ndarray:
+        """Samples whose clean or adversarial outputs held NaN or Inf."""
+        none = np.zeros(self.n, dtype=bool)
+        clean = none if self.nonfinite_clean is None else self.nonfinite_clean
+        adv = none if self.nonfinite_adv is None else self.nonfinite_adv
+        return clean | adv
+
+    @property
     def clean_correct(self) -> np.ndarray:
-        return self.clean_pred == self.labels
+        correct = self.clean_pred == self.labels
+        return correct if self.nonfinite_clean is None else correct & ~self.nonfinite_clean
 
     def summary(self) -> dict[str, Any]:
         correct = self.clean_correct
         # robust: classified correctly before *and* after the attack (as AutoAttack counts it), so
-        # robust accuracy never exceeds clean accuracy, even when noise "fixes" a wrong image
-        adv_correct = (self.adv_pred == self.labels) & correct
-        flipped = self.success
+        # robust accuracy never exceeds clean accuracy, even when noise "fixes" a wrong image; a
+        # non-finite adversarial output is not a correct classification
+        adv_correct = (self.adv_pred == self.labels) & correct & ~self.nonfinite
+        # medians over the adversarials the attack found: images misclassified before the attack
+        # (perturbation 0) would pull them towards 0
+        flipped = self.success & correct
         return {
             "attack": self.attack,
             "params": self.params,
@@ -79,6 +96,8 @@ class AttackResult:
             "median_linf": _median(self.linf[flipped]),
             "median_l2": _median(self.l2[flipped]),
             "mean_queries": float(self.queries.mean()) if self.n else 0.0,
+            "n_nonfinite": int(self.nonfinite.sum()),
+            "warnings": list(self.warnings),
             "seconds": round(self.seconds, 4),
             "device": self.device,
             "seed": self.seed,
@@ -86,9 +105,30 @@ class AttackResult:
             "labels_known": self.labels_known,
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        """Summary, warnings, trace and per-sample values as JSON-ready data: non-finite numbers
+        become None (JSON has no NaN), nothing else is dropped."""
+        samples = {
+            name: [_finite_or_none(v) for v in getattr(self, name).tolist()]
+            for name in ("labels", "clean_pred", "clean_confidence", "adv_pred", "adv_confidence",
+                         "success", "success_after_quantization", "linf", "l2", "l0", "iterations",
+                         "queries")
+        }
+        samples["nonfinite"] = self.nonfinite.tolist()
+        if self.target is not None:
+            samples["target"] = self.target.tolist()
+        return {"summary": self.summary(), "trace": self.trace, "samples": samples}
+
 
 def _median(values: np.ndarray) -> float | None:
+    values = values[np.isfinite(values)]
     return float(np.median(values)) if len(values) else None
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 @dataclass
@@ -154,11 +194,16 @@ class AttackContext:
             self._progress(done, overall, message, preview)
         return self._cancel.cancelled
 
-    def trace(self) -> list[dict[str, float]]:
-        return [
-            {"step": step, **{k: float(np.mean(v)) for k, v in values.items()}}
-            for step, values in sorted(self._trace.items())
-        ]
+    def trace(self) -> list[dict[str, float | None]]:
+        """Per-step means over batches; non-finite values are left out (None when all are)."""
+        rows: list[dict[str, float | None]] = []
+        for step, values in sorted(self._trace.items()):
+            row: dict[str, float | None] = {"step": step}
+            for key, seen in values.items():
+                finite = [v for v in seen if np.isfinite(v)]
+                row[key] = float(np.mean(finite)) if finite else None
+            rows.append(row)
+        return rows
 
 
 class Attack:
@@ -172,6 +217,10 @@ class Attack:
     supports_targeted: ClassVar[bool] = True
     always_targeted: ClassVar[bool] = False  # e.g. least-likely picks its own targets
     default_batch_size: ClassVar[int] = 256
+    # whether a sample the attack could not break comes back as the attack's last or best point
+    # (PGD-like), not the clean image (minimal-norm attacks): only then does "the loss did not
+    # rise" say something about the gradients
+    returns_best_effort: ClassVar[bool] = True
 
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None else self.params_type()
@@ -217,8 +266,8 @@ class Attack:
         n = len(x)
         x = x.float()
         clean_logits = clf.logits_batched(x).float().cpu()
-        clean_prob = clean_logits.softmax(1)
-        clean_pred = clean_prob.argmax(1)
+        nonfinite_clean = ~torch.isfinite(clean_logits).all(1)
+        clean_pred = predictions(clean_logits)
         labels_known = y is not None and len(y) == n and bool((y >= 0).all())
         labels = y.long().cpu().clone() if labels_known else clean_pred.clone()
         if target is not None:
@@ -226,13 +275,15 @@ class Attack:
             if len(target) != n:
                 raise AdvInspectError(f"{len(target)} targets for {n} images")
         elif self.always_targeted:
-            target = clean_logits.argmin(1)
+            target = clean_logits.nan_to_num(nan=float("inf")).argmin(1)
         batch_size = batch_size or self.default_batch_size
         ctx = AttackContext(progress, cancel, seed, clf.device, self.total_steps(), n)
         x_adv = x.clone()
         iterations = torch.zeros(n, dtype=torch.long)
         queries = torch.zeros(n, dtype=torch.long)
         completed = torch.zeros(n, dtype=torch.bool)
+        checks = _Checks()
+        attackable = (clean_pred == labels) & ~nonfinite_clean
         start = 0
         while start < n and not cancel.cancelled:
             stop = min(n, start + batch_size)
@@ -241,6 +292,8 @@ class Attack:
             yb = labels[start:stop].to(clf.device)
             tb = target[start:stop].to(clf.device) if target is not None else None
             try:
+                if self.needs_gradients:
+                    checks.probe_gradients(clf, xb, yb, tb, attackable[start:stop])
                 out = self._attack_batch(clf, xb, yb, tb, ctx)
             except torch.cuda.OutOfMemoryError:
                 if batch_size == 1:
@@ -249,27 +302,44 @@ class Attack:
                 batch_size = max(1, batch_size // 2)
                 continue
             lo, hi = clf.spec.value_range
-            x_adv[start:stop] = out.x_adv.detach().float().clamp(lo, hi).cpu()
+            xa = out.x_adv.detach().float().cpu()
+            broken = ~torch.isfinite(xa).flatten(1).all(1)
+            if broken.any():  # NaN pixels from NaN gradients: the clean image, never a NaN one
+                xa[broken] = x[start:stop][broken]
+                checks.nonfinite_pixels += int(broken.sum())
+            x_adv[start:stop] = xa.clamp(lo, hi)
             if out.iterations is not None:
                 iterations[start:stop] = out.iterations.cpu()
             if out.queries is not None:
                 queries[start:stop] = out.queries.cpu()
             completed[start:stop] = not cancel.cancelled
             start = stop
-        return self._finish(clf, x, x_adv, labels, labels_known, target, clean_pred, clean_prob,
-                            iterations, queries, ctx, started, seed, completed)
+        return self._finish(clf, x, x_adv, labels, labels_known, target, clean_logits,
+                            iterations, queries, ctx, started, seed, completed, checks)
 
     def _finish(self, clf: Classifier, x: torch.Tensor, x_adv: torch.Tensor, labels: torch.Tensor,
-                labels_known: bool, target: torch.Tensor | None, clean_pred: torch.Tensor,
-                clean_prob: torch.Tensor, iterations: torch.Tensor, queries: torch.Tensor,
-                ctx: AttackContext, started: float, seed: int, completed: torch.Tensor) -> AttackResult:
-        adv_prob = clf.probabilities(x_adv).float().cpu()
-        adv_pred = adv_prob.argmax(1)
+                labels_known: bool, target: torch.Tensor | None, clean_logits: torch.Tensor,
+                iterations: torch.Tensor, queries: torch.Tensor, ctx: AttackContext, started: float,
+                seed: int, completed: torch.Tensor, checks: _Checks) -> AttackResult:
+        clean_prob = clean_logits.softmax(1)
+        clean_pred = predictions(clean_logits)
+        adv_logits = clf.logits_batched(x_adv).float().cpu()
+        adv_prob = adv_logits.softmax(1)
+        adv_pred = predictions(adv_logits)
         lo, hi = clf.spec.value_range
         quantized = torch.round((x_adv - lo) / (hi - lo) * 255) / 255 * (hi - lo) + lo
-        q_pred = clf.predict(quantized).cpu()
-        success = self.is_success(adv_pred, labels, target)
-        success_q = self.is_success(q_pred, labels, target)
+        q_logits = clf.logits_batched(quantized).float().cpu()
+        nonfinite_clean = ~torch.isfinite(clean_logits).all(1)
+        nonfinite_adv = ~torch.isfinite(adv_logits).all(1)
+        finite = ~nonfinite_clean & ~nonfinite_adv
+        success = self.is_success(adv_pred, labels, target) & finite
+        success_q = self.is_success(predictions(q_logits), labels, target) & finite & torch.isfinite(
+            q_logits).all(1)
+        if self.needs_gradients and self.returns_best_effort:
+            unbroken = (clean_pred == labels) & finite & ~success & completed
+            checks.check_loss_rose(clean_logits, adv_logits, labels, target, unbroken)
+        checks.nonfinite_clean = int(nonfinite_clean.sum())
+        checks.nonfinite_adv = int((nonfinite_adv & ~nonfinite_clean).sum())
         delta = (x_adv - x).flatten(1)
         return AttackResult(
             attack=self.name,
@@ -295,11 +365,89 @@ class Attack:
             seed=seed,
             cancelled=bool(ctx.cancelled),
             completed=completed.numpy(),
+            nonfinite_clean=nonfinite_clean.numpy(),
+            nonfinite_adv=nonfinite_adv.numpy(),
+            warnings=checks.warnings(),
         )
 
     @staticmethod
     def is_success(pred: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return pred == target if target is not None else pred != labels
+
+
+def predictions(logits: torch.Tensor) -> torch.Tensor:
+    """argmax per row, with NaN never winning (an all-NaN row predicts class 0)."""
+    return logits.nan_to_num(nan=float("-inf")).argmax(1)
+
+
+_GRADIENT_PROBE = 128  # samples per run whose clean input gradient is checked for all-zero
+_STALLED_SHARE = 0.1  # warn when the loss did not rise on at least this share of unbroken points
+
+
+class _Checks:
+    """The engine's cheap sanity checks on one run; each finding becomes a warning line.
+
+    Gradient masking (Athalye et al. 2018) shows as all-zero input gradients (rounding,
+    saturated softmax) or as a loss that did not rise on the points the attack left unbroken."""
+
+    def __init__(self) -> None:
+        self.probed = 0
+        self.zero_gradients = 0
+        self.unbroken = 0
+        self.stalled = 0
+        self.nonfinite_clean = 0
+        self.nonfinite_adv = 0
+        self.nonfinite_pixels = 0
+
+    def probe_gradients(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
+                        target: torch.Tensor | None, attackable: torch.Tensor) -> None:
+        """One backward pass on (at most _GRADIENT_PROBE per run) clean, correctly classified
+        images: count those whose cross-entropy gradient is exactly zero."""
+        rows = attackable.nonzero().flatten()[: _GRADIENT_PROBE - self.probed].to(x.device)
+        if len(rows) == 0:
+            return
+        xg = x[rows].detach().requires_grad_(True)
+        goal = y[rows] if target is None else target[rows]
+        with torch.enable_grad():
+            loss = torch.nn.functional.cross_entropy(clf.logits(xg), goal, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, xg)
+        self.probed += len(rows)
+        self.zero_gradients += int((grad.flatten(1).abs().amax(1) == 0).sum())
+
+    def check_loss_rose(self, clean_logits: torch.Tensor, adv_logits: torch.Tensor,
+                        labels: torch.Tensor, target: torch.Tensor | None,
+                        unbroken: torch.Tensor) -> None:
+        """Count unbroken points where the attack's objective (cross-entropy of the label, or
+        minus that of the target) is no higher at the adversarial than at the clean image."""
+        goal = labels if target is None else target
+        sign = 1.0 if target is None else -1.0
+
+        def objective(logits: torch.Tensor) -> torch.Tensor:
+            return -sign * logits.log_softmax(1).gather(1, goal.view(-1, 1)).squeeze(1)
+
+        with torch.no_grad():
+            rose = objective(adv_logits) > objective(clean_logits)
+        self.unbroken = int(unbroken.sum())
+        self.stalled = int((unbroken & ~rose).sum())
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.zero_gradients:
+            out.append(f"{self.zero_gradients} of {self.probed} images checked have an all-zero "
+                       "gradient: gradient attacks are blind there (gradient masking?); "
+                       "try a black-box attack such as square")
+        if self.stalled and self.stalled >= _STALLED_SHARE * self.unbroken:
+            out.append(f"the loss did not rise on {self.stalled} of the {self.unbroken} images the "
+                       "attack could not break: its gradients may be masked or saturated; the "
+                       "robust accuracy may be overestimated (try square, or apgd with loss dlr)")
+        if self.nonfinite_clean or self.nonfinite_adv:
+            out.append(f"the model gives NaN or Inf outputs on {self.nonfinite_clean} clean and "
+                       f"{self.nonfinite_adv} more adversarial images: they are marked non-finite "
+                       "and never counted as correct or as successes")
+        if self.nonfinite_pixels:
+            out.append(f"the attack produced NaN or Inf pixels on {self.nonfinite_pixels} images: "
+                       "they are returned unchanged")
+        return out
 
 
 # --- helpers shared by the attack families ------------------------------------------------

@@ -108,6 +108,7 @@ class CarliniWagnerL2(Attack):
     default_norm = "l2"
     supports_targeted = True
     needs_gradients = True
+    returns_best_effort = False  # a sample never broken comes back as the clean image
 
     def total_steps(self) -> int:
         return self.params.binary_search_steps * self.params.steps

@@ -220,6 +220,7 @@ class FAB(Attack):
     name = "fab"
     title = "FAB-T"
     params_type = FABParams
+    returns_best_effort = False  # a sample never broken comes back as the clean image
 
     def total_steps(self) -> int:
         p = self.params

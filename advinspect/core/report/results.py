@@ -39,9 +39,15 @@ def top_k(clf: Classifier, x: torch.Tensor | np.ndarray, k: int = TOP_K) -> list
     x = torch.as_tensor(x).float()
     probs = clf.logits_batched(x).float().softmax(1).cpu()
     top = probs.topk(max(1, min(k, probs.shape[1])), dim=1)
-    return [[{"name": clf.spec.label_name(int(j)), "index": int(j), "probability": round(float(p), 6)}
+    return [[{"name": clf.spec.label_name(int(j)), "index": int(j), "probability": _rounded(p)}
              for p, j in zip(values, indices, strict=True)] for values, indices in zip(top.values, top.indices,
                                                                                           strict=True)]
+
+
+def _rounded(value: Any) -> float | None:
+    """A number for JSON: rounded, None where NaN or infinite (JSON has neither)."""
+    value = float(value)
+    return round(value, 6) if np.isfinite(value) else None
 
 
 def _clean_inputs(items: list[ImageItem], clf: Classifier) -> torch.Tensor:
@@ -70,11 +76,11 @@ def sample_rows(result: AttackResult, items: list[ImageItem], clf: Classifier,
             "target": None if result.target is None else spec.label_name(int(result.target[i])),
             "clean_pred": spec.label_name(int(result.clean_pred[i])),
             "adv_pred": spec.label_name(int(result.adv_pred[i])),
-            "clean_confidence": round(float(result.clean_confidence[i]), 6),
-            "adv_confidence": round(float(result.adv_confidence[i]), 6),
+            "clean_confidence": _rounded(result.clean_confidence[i]),
+            "adv_confidence": _rounded(result.adv_confidence[i]),
             "success": bool(result.success[i]),
-            "linf": round(float(result.linf[i]), 6),
-            "l2": round(float(result.l2[i]), 6),
+            "linf": _rounded(result.linf[i]),
+            "l2": _rounded(result.l2[i]),
             "l0": int(result.l0[i]),
             "iterations": int(result.iterations[i]),
             "queries": int(result.queries[i]),
