@@ -337,6 +337,9 @@ class APGD(Attack):
     def total_steps(self) -> int:
         return self.params.steps * self.params.restarts
 
+    def gradient_probe_loss(self) -> str:
+        return "margin" if self.params.loss == "dlr" else "ce"
+
     def _attack_batch(self, clf, x, y, target, ctx) -> BatchOutput:
         p = self.params
         run = apgd_restarts(clf, x, y, ctx, restarts=p.restarts, steps=p.steps,
@@ -357,6 +360,7 @@ class APGDT(Attack):
     title = "APGD-T"
     params_type = APGDTParams
     supports_targeted = False  # picks its own targets
+    probe_loss = "margin"  # targeted DLR
 
     def total_steps(self) -> int:
         p = self.params

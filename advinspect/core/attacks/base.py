@@ -221,6 +221,10 @@ class Attack:
     # (PGD-like), not the clean image (minimal-norm attacks): only then does "the loss did not
     # rise" say something about the gradients
     returns_best_effort: ClassVar[bool] = True
+    # the loss whose input gradient the engine checks for all-zero rows: "ce" where the attack
+    # ascends cross-entropy (saturated softmax blinds it), "margin" where it follows logit
+    # differences (DeepFool, CW, FMN, FAB, DLR), which only true masking such as rounding zeroes
+    probe_loss: ClassVar[str] = "ce"
 
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None else self.params_type()
@@ -234,6 +238,10 @@ class Attack:
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> Attack:
         return cls(build_params(cls.params_type, values))
+
+    def gradient_probe_loss(self) -> str:
+        """"ce" or "margin": the loss this attack's gradients come from (see `probe_loss`)."""
+        return self.probe_loss
 
     def total_steps(self) -> int:
         """Number of progress steps per batch; attacks with iterations override it."""
@@ -293,7 +301,8 @@ class Attack:
             tb = target[start:stop].to(clf.device) if target is not None else None
             try:
                 if self.needs_gradients:
-                    checks.probe_gradients(clf, xb, yb, tb, attackable[start:stop])
+                    checks.probe_gradients(clf, xb, yb, tb, attackable[start:stop],
+                                           self.gradient_probe_loss())
                 out = self._attack_batch(clf, xb, yb, tb, ctx)
             except torch.cuda.OutOfMemoryError:
                 if batch_size == 1:
@@ -400,17 +409,23 @@ class _Checks:
         self.nonfinite_pixels = 0
 
     def probe_gradients(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor,
-                        target: torch.Tensor | None, attackable: torch.Tensor) -> None:
+                        target: torch.Tensor | None, attackable: torch.Tensor, loss: str) -> None:
         """One backward pass on (at most _GRADIENT_PROBE per run) clean, correctly classified
-        images: count those whose cross-entropy gradient is exactly zero."""
+        images: count those whose loss gradient (cross-entropy or logit margin) is exactly 0."""
         rows = attackable.nonzero().flatten()[: _GRADIENT_PROBE - self.probed].to(x.device)
         if len(rows) == 0:
             return
         xg = x[rows].detach().requires_grad_(True)
         goal = y[rows] if target is None else target[rows]
         with torch.enable_grad():
-            loss = torch.nn.functional.cross_entropy(clf.logits(xg), goal, reduction="sum")
-            (grad,) = torch.autograd.grad(loss, xg)
+            logits = clf.logits(xg)
+            if loss == "ce":
+                value = torch.nn.functional.cross_entropy(logits, goal, reduction="sum")
+            else:  # the goal's logit against the best other one
+                own = logits.gather(1, goal.view(-1, 1)).squeeze(1)
+                other = logits.scatter(1, goal.view(-1, 1), float("-inf")).amax(1)
+                value = (own - other).sum()
+            (grad,) = torch.autograd.grad(value, xg)
         self.probed += len(rows)
         self.zero_gradients += int((grad.flatten(1).abs().amax(1) == 0).sum())
 

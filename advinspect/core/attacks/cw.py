@@ -109,6 +109,7 @@ class CarliniWagnerL2(Attack):
     supports_targeted = True
     needs_gradients = True
     returns_best_effort = False  # a sample never broken comes back as the clean image
+    probe_loss = "margin"
 
     def total_steps(self) -> int:
         return self.params.binary_search_steps * self.params.steps

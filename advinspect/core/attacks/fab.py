@@ -221,6 +221,7 @@ class FAB(Attack):
     title = "FAB-T"
     params_type = FABParams
     returns_best_effort = False  # a sample never broken comes back as the clean image
+    probe_loss = "margin"
 
     def total_steps(self) -> int:
         p = self.params

@@ -122,3 +122,24 @@ def test_matches_or_beats_torchattacks_and_art(demo_clf, demo_subset) -> None:
     oracles = [success_and_median_l2(demo_clf, x, y, adv) for adv in (ta_adv, art_adv)]
     assert ours_rate >= max(rate for rate, _ in oracles)
     assert ours_l2 <= 1.10 * min(l2 for _, l2 in oracles)
+
+
+class _Times1000(torch.nn.Module):
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x) * 1000
+
+
+def test_large_logits_do_not_stall_on_the_boundary(demo_clf, demo_subset) -> None:
+    """×1000 logits: a fixed 1e-4 step margin left 41 % of the demo images exactly on a tie."""
+    x, y = demo_subset[0][:40], demo_subset[1][:40]
+    big = TorchClassifier(_Times1000(demo_clf.as_module()).eval(), demo_clf.spec.merged(),
+                          torch.device("cpu"))
+    big._mean = big._std = None  # the pixel-space module normalizes already
+    scaled = get_attack("deepfool")().run(big, x, y).summary()
+    plain = get_attack("deepfool")().run(demo_clf, x, y).summary()
+    assert scaled["success_rate"] >= 0.99
+    assert scaled["median_l2"] == pytest.approx(plain["median_l2"], rel=0.01)
