@@ -27,17 +27,20 @@ _ATANH_CLIP = 1 - 1e-6  # atanh(±1) is infinite: pixels on the range limits sit
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
 _ABORT_TOLERANCE = 0.9999  # keep going only while the loss drops by at least 0.01 %
+_CONVERGED = 0.01  # a binary-search step that shrinks the best L2² by less ends the sample's search
 
 
 @dataclass(frozen=True)
 class CWParams:
-    binary_search_steps: int = param(5, "binary-search steps over the constant c", min=1, max=100)
-    initial_const: float = param(1e-2, "first value of c (weight of the misclassification term)",
+    binary_search_steps: int = param(5, "binary-search steps over the constant c (a sample "
+                                        "leaves once a step shrinks its best L2 by < 1 %)",
+                                     min=1, max=100)
+    initial_const: float = param(1.0, "first value of c (weight of the misclassification term)",
                                  min=1e-10, max=1e10)
     confidence: float = param(0.0, "kappa: logit margin the adversarial must have", min=0.0,
                               max=1e4)
-    steps: int = param(100, "Adam steps per binary-search step", min=1, max=100_000)
-    lr: float = param(0.01, "Adam learning rate (in tanh space)", min=1e-8, max=100.0)
+    steps: int = param(50, "Adam steps per binary-search step", min=1, max=100_000)
+    lr: float = param(0.1, "Adam learning rate (in tanh space)", min=1e-8, max=100.0)
     abort_early: bool = param(True, "stop a sample's binary-search step once its loss stops "
                                     "improving (checked every steps/10)")
 
@@ -126,11 +129,20 @@ class CarliniWagnerL2(Attack):
         upper = torch.full((n,), _NO_UPPER, device=dev)
         iterations = torch.zeros(n, dtype=torch.long, device=dev)
         search = _Search(clf, x, y, target, p, ctx, best_x, best_l2sq, iterations)
+        todo = torch.arange(n, device=dev)
         for bs in range(p.binary_search_steps):
-            succeeded, cancelled = search.run_step(bs, const)
+            before = best_l2sq.clone()
+            succeeded, cancelled = search.run_step(bs, const, todo)
             if cancelled:
                 break
             update_constants(const, lower, upper, succeeded)
+            # finished samples leave the search: already adversarial as given, or adversarial
+            # again without shrinking their best perturbation by 1 % (the search has converged)
+            gain = before - best_l2sq
+            finished = (best_l2sq == 0) | (before.isfinite() & (gain <= _CONVERGED * before))
+            todo = todo[~finished[todo]]
+            if len(todo) == 0:
+                break
         return BatchOutput(best_x, iterations=iterations)
 
 
@@ -143,21 +155,26 @@ class _Search:
         self.clf, self.x, self.y, self.target, self.p, self.ctx = clf, x, y, target, params, ctx
         self.lo, self.hi = clf.spec.value_range
         self.w0 = to_tanh_space(x, self.lo, self.hi)
+        self.delta = torch.zeros_like(self.w0)  # each sample's last point, in tanh space
         self.best_x, self.best_l2sq, self.iterations = best_x, best_l2sq, iterations
 
-    def run_step(self, bs: int, const: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        """Adam from the original image for every sample with its own c.
+    def run_step(self, bs: int, const: torch.Tensor, todo: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """Adam on the samples `todo`, each with its own c, fresh Adam state.
 
-        Returns (which samples were adversarial at some step, whether cancelled). As in the
-        paper, each binary-search step restarts from the original image with fresh Adam state."""
+        Warm start: a sample starts from its best adversarial so far, else from where its last
+        binary-search step ended (the paper restarts from the original image every time, which
+        spends most steps walking back to the boundary). Returns (which samples were adversarial
+        at some step, whether cancelled)."""
         p, ctx = self.p, self.ctx
         n = len(self.x)
         dev = self.x.device
-        delta = torch.zeros_like(self.w0)
+        found = self.best_l2sq.isfinite()
+        warm = to_tanh_space(self.best_x, self.lo, self.hi) - self.w0
+        delta = torch.where(found.view(-1, *([1] * (self.x.ndim - 1))), warm, self.delta)
         adam = BatchedAdam(delta, p.lr)
         succeeded = torch.zeros(n, dtype=torch.bool, device=dev)
         prev_loss = torch.full((n,), float("inf"), device=dev)
-        active = torch.arange(n, device=dev)
+        active = todo
         check_every = max(1, p.steps // 10)
         offset = bs * p.steps
         for step in range(1, p.steps + 1):
@@ -169,7 +186,8 @@ class _Search:
             self.iterations[active] += 1
             adam.step(delta, grad, rows)
             if p.abort_early and step % check_every == 0:
-                improving = loss <= prev_loss[active] * _ABORT_TOLERANCE
+                # Carlini's rule: stop once the loss fell by less than 0.01 % over steps/10
+                improving = loss < prev_loss[active] * _ABORT_TOLERANCE
                 prev_loss[active] = loss
                 active = active[improving]
             if len(active) == 0:
@@ -178,9 +196,11 @@ class _Search:
                             success=self.best_l2sq.isfinite(),
                             loss=loss.mean().item(), const=const.mean().item())
             if stop:
+                self.delta = delta
                 return succeeded, True
             if len(active) == 0:
                 break
+        self.delta = delta
         return succeeded, False
 
     def _loss_and_grad(self, delta: torch.Tensor, active: torch.Tensor, const: torch.Tensor

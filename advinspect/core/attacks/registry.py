@@ -10,7 +10,8 @@ from advinspect.core.errors import AdvInspectError
 ATTACKS: dict[str, type[Attack]] = {}
 
 # Modules holding attack families; each registers its classes on import.
-_FAMILIES = ("gradient", "deepfool", "cw", "pixel", "blackbox", "apgd", "fab", "autoattack")
+_FAMILIES = ("gradient", "deepfool", "cw", "pixel", "blackbox", "apgd", "fab", "autoattack",
+             "fmn")
 _loaded = False
 
 
