@@ -3,8 +3,9 @@
 CW-quality minimal perturbations in one run of about 100 steps, with no trade-off constant to
 search. Each step moves the perturbation δ along the normalised gradient of the logit margin
 (towards the boundary), then projects it onto an Lp ball of radius ε that adapts per sample:
-- not adversarial yet, none found: ε = ||δ|| + |margin| / ||∇margin||_dual, the linearised
-  distance to the boundary;
+- not adversarial yet, none found: ε = (||δ|| + |margin| / ||∇margin||_dual)(1 + 0.001), the
+  linearised distance to the boundary, overshot by 0.1 % (without it a locally linear model is
+  only ever stepped exactly onto the boundary, where the tie goes to the true class);
 - adversarial: ε shrinks to min(ε (1 - γ), ||best δ||), pulling the point back to the boundary;
 - not adversarial, one found before: ε grows by (1 + γ).
 The gradient step and γ both follow a cosine annealing (step: max → max/100; γ: γ0 → 0.001).
@@ -115,7 +116,8 @@ def fmn(clf: Classifier, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor 
             best_delta = torch.where(_view(better, delta), delta, best_delta)
             to_boundary = loss.abs() / dual_norm(grad, p.norm).clamp_min(_TINY)
             eps = torch.where(hit, torch.minimum(eps * (1 - gamma), lp_norm(best_delta, p.norm)),
-                              torch.where(found, eps * (1 + gamma), size + to_boundary))
+                              torch.where(found, eps * (1 + gamma),
+                                          (size + to_boundary) * (1 + _GAMMA_FINAL)))
             eps = torch.minimum(eps, worst)
             step = grad / _view(grad.flatten(1).norm(dim=1).clamp_min(_TINY), grad) * stepsize
             delta = project(delta + step, eps, p.norm)

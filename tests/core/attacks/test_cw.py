@@ -17,7 +17,7 @@ from tests.oracles import art_classifier, success_and_median_l2
 def test_flags() -> None:
     cls = get_attack("cw")
     assert cls.needs_gradients and cls.supports_targeted and cls().norm == "l2"
-    assert cls().total_steps() == 5 * 100
+    assert cls().total_steps() == 5 * 50
 
 
 def test_binary_search_bisects_or_grows() -> None:
@@ -96,7 +96,7 @@ def test_matches_or_beats_torchattacks_and_art(demo_clf, demo_subset) -> None:
 
     x, y = demo_subset[0][:24], demo_subset[1][:24]
     module = demo_clf.as_module()
-    ours = get_attack("cw")().run(demo_clf, x, y)  # 5 binary-search steps x 100 Adam steps
+    ours = get_attack("cw")().run(demo_clf, x, y)  # 5 binary-search steps x 50 Adam steps
     ours_rate, ours_l2 = success_and_median_l2(demo_clf, x, y, ours.x_adv)
 
     # torchattacks has no binary search: c=1 is the value that works on this model
