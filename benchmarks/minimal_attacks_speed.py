@@ -1,4 +1,5 @@
-"""DeepFool and Carlini-Wagner L2: our speed and quality against torchattacks and ART, same run.
+"""DeepFool, Carlini-Wagner L2 and FMN: our speed and quality against torchattacks, ART and
+foolbox, same run (contenders interleaved when --repeats > 1).
 
 Run by hand (not a test):  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/minimal_attacks_speed.py
 
@@ -23,13 +24,25 @@ from advinspect.core.attacks import get_attack
 from advinspect.core.data import collect_images, load_images
 from advinspect.core.data.demo import DEMO_MODEL, DEMO_SAMPLES
 from advinspect.core.models import load_model
+from advinspect.core.models.torch_backend import TorchClassifier
 
 
-def measure(clf, x, y, x_adv) -> dict[str, float]:
+class _Times1000(torch.nn.Module):
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x) * 1000
+
+
+def measure(clf, x, y, x_adv, norm: str = "l2") -> dict[str, float]:
+    """Success on clean-correct images and the median `norm` (reported as median_l2) of them."""
     x_adv = torch.as_tensor(np.asarray(x_adv, dtype=np.float32))
     correct = clf.predict(x) == y
     success = (clf.predict(x_adv) != y) & correct
-    l2 = (x_adv - x).flatten(1).norm(dim=1)
+    delta = (x_adv - x).flatten(1)
+    l2 = delta.norm(dim=1) if norm == "l2" else delta.abs().amax(1)
     l2_inf = torch.where(success, l2, torch.full_like(l2, float("inf")))[correct]
     return {
         "success": success.sum().item() / max(1, correct.sum().item()),
@@ -68,7 +81,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--art-cw-max-iter", type=int, default=20,
                         help="ART CW iterations per binary step (its line search is slow)")
-    parser.add_argument("--skip", nargs="*", default=(), choices=("deepfool", "cw", "art"))
+    parser.add_argument("--skip", nargs="*", default=(), choices=("deepfool", "cw", "fmn", "art"))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
@@ -88,8 +101,12 @@ def main() -> None:
     print(f"{len(x)} demo images, {args.threads} thread(s), best of {args.repeats}")
 
     def run(name: str, fn: Callable[[], object], repeats: int = args.repeats) -> tuple[float, dict]:
+        return run_norm(name, fn, "l2", repeats)
+
+    def run_norm(name: str, fn: Callable[[], object], norm: str,
+                 repeats: int = args.repeats) -> tuple[float, dict]:
         seconds, adv = timed(fn, repeats)
-        stats = measure(clf, x, y, adv)
+        stats = measure(clf, x, y, adv, norm)
         report(name, seconds, stats)
         return seconds, stats
 
@@ -104,10 +121,14 @@ def main() -> None:
                 art_clf, max_iter=50, epsilon=0.02, nb_grads=10, batch_size=len(x), verbose=False
             ).generate(x.numpy()), repeats=1)
         compare(ours, oracles)
+        print("  the same network with x1000 logits (a fixed step margin used to stall there)")
+        big = TorchClassifier(_Times1000(module).eval(), clf.spec, torch.device("cpu"))
+        big._mean = big._std = None  # the pixel-space module normalizes already
+        run("advinspect on x1000 logits", lambda: get_attack("deepfool")().run(big, x, y).x_adv)
 
     if "cw" not in args.skip:
         print("Carlini-Wagner L2 (lr 0.01, kappa 0)")
-        ours = run("advinspect 5x100 (c0=0.01)", lambda: get_attack("cw")().run(clf, x, y).x_adv)
+        ours = run("advinspect 5x50 (c0=1, lr 0.05)", lambda: get_attack("cw")().run(clf, x, y).x_adv)
         oracles = {}
         for c in (1.0, 10.0):
             ta_cw = torchattacks.CW(module, c=c, steps=100)
@@ -120,9 +141,23 @@ def main() -> None:
         compare(ours, oracles)
         print("  same budget as torchattacks c=1 (one c, 100 steps): per-step speed, same outputs")
         one_c = get_attack("cw").from_values(
-            {"binary_search_steps": 1, "initial_const": 1.0, "abort_early": False})
+            {"binary_search_steps": 1, "initial_const": 1.0, "steps": 100, "lr": 0.01,
+             "abort_early": False})
         same = run("advinspect 1x100 (c=1)", lambda: one_c.run(clf, x, y).x_adv)
         compare(same, {k: v for k, v in oracles.items() if k == "torchattacks c=1"})
+
+    if "fmn" not in args.skip:
+        import foolbox
+
+        fmodel = foolbox.PyTorchModel(module, bounds=clf.spec.value_range)
+        for norm, fb_attack in (("l2", foolbox.attacks.L2FMNAttack(steps=100)),
+                                ("linf", foolbox.attacks.LInfFMNAttack(steps=100))):
+            print(f"FMN {norm} (100 steps, foolbox defaults); median {norm} of the successes")
+            ours_fmn = get_attack("fmn").from_values({"norm": norm})
+            ours = run_norm(f"advinspect fmn {norm}", lambda a=ours_fmn: a.run(clf, x, y).x_adv, norm)
+            theirs = run_norm(f"foolbox {type(fb_attack).__name__}",
+                              lambda a=fb_attack: a.run(fmodel, x, y), norm)
+            compare(ours, {"foolbox": theirs})
 
 
 if __name__ == "__main__":

@@ -3,13 +3,22 @@ optimisation, with a binary search over the trade-off constant c.
 
 Per sample it minimises ||x' - x||² + c · max(Z_y - max_{i≠y} Z_i, -κ) (untargeted; targeted:
 max(max_{i≠t} Z_i - Z_t, -κ)) over w, with x' = lo + (hi - lo)(tanh w + 1)/2 so x' always lies
-in the value range. Adam runs `steps` iterations per binary-search step; c halves its interval
-towards the smallest value that still succeeds.
+in the value range. Adam runs up to `steps` iterations per binary-search step; c grows ×10 until
+a sample succeeds, then bisects towards the smallest value that still succeeds.
 
 The whole binary search is batched: all samples sit in one tensor, each with its own c, its own
-search interval and its own best adversarial. Adam is written out here (a few lines) because its
-state must follow samples as they leave the working batch when their loss stops improving.
-A sample never found adversarial comes back as its original image, not a blank one.
+search interval and its own best adversarial. Three things make it fast (measured on the 450 demo
+images: the old 5×100 from c=0.01 took 4.4× torchattacks' c=10 × 100 evaluations, now ~0.9×,
+with a smaller median L2):
+- early abort inside each binary-search step, per sample: a sample leaves the working batch once
+  its loss fell by less than 0.01 % over a tenth of the steps (Carlini's reference rule);
+- warm starts: a binary-search step starts each sample from its best adversarial so far (else
+  from where its last step ended), not from the original image, so it refines instead of
+  walking back to the boundary;
+- converged samples leave the search: one whose best L2² shrank by less than 1 % in a step (or
+  that was adversarial as given) is done.
+Adam is written out here (a few lines) because its state must follow samples as they leave the
+working batch. A sample never found adversarial comes back as its original image, not a blank one.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ class CWParams:
     confidence: float = param(0.0, "kappa: logit margin the adversarial must have", min=0.0,
                               max=1e4)
     steps: int = param(50, "Adam steps per binary-search step", min=1, max=100_000)
-    lr: float = param(0.1, "Adam learning rate (in tanh space)", min=1e-8, max=100.0)
+    lr: float = param(0.05, "Adam learning rate (in tanh space)", min=1e-8, max=100.0)
     abort_early: bool = param(True, "stop a sample's binary-search step once its loss stops "
                                     "improving (checked every steps/10)")
 
