@@ -127,7 +127,7 @@ def main() -> None:
         run("advinspect on x1000 logits", lambda: get_attack("deepfool")().run(big, x, y).x_adv)
 
     if "cw" not in args.skip:
-        print("Carlini-Wagner L2 (lr 0.01, kappa 0)")
+        print("Carlini-Wagner L2 (kappa 0)")
         ours = run("advinspect 5x50 (c0=1, lr 0.05)", lambda: get_attack("cw")().run(clf, x, y).x_adv)
         oracles = {}
         for c in (1.0, 10.0):
