@@ -48,9 +48,12 @@ def _add_report_flags(parser: argparse.ArgumentParser, *, with_dir: bool) -> Non
 
 def _check_report_target(args: argparse.Namespace, out: Path) -> None:
     """Fail before a long run, not after it, when the report would overwrite one."""
+    from advinspect.core.report.staging import check_writable
+
     for kind in args.report_format:
         if (out / f"report.{kind}").exists() and not args.force:
             raise AdvInspectError(f"{out / f'report.{kind}'} exists; pass --force to overwrite")
+    check_writable(out, "the report")
 
 
 def _write_report(args: argparse.Namespace, results: dict[str, Any], out: Path, base_dir: Path) -> Any:
@@ -82,7 +85,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
     import torch
 
     from advinspect.core.attacks import build_params, get_attack
-    from advinspect.core.report.results import add_saliency, attack_results, write_attack_outputs
+    from advinspect.core.report.results import attack_results, write_attack_outputs
+    from advinspect.core.report.staging import check_writable
 
     attack_cls = get_attack(args.attack)
     values: dict[str, Any] = {}
@@ -98,6 +102,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     out = Path(args.out if args.out is not None else args.report)
     if (out / "results.json").exists() and not args.force:
         raise AdvInspectError(f"{out / 'results.json'} exists; pass --force to overwrite")
+    check_writable(out)
     if args.report is not None:
         _check_report_target(args, Path(args.report))
     clf = load_model(args)
@@ -121,9 +126,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
     if result.cancelled:
         print("cancelled: results hold the samples attacked so far", file=sys.stderr)
     results = attack_results(result, batch.items, clf, command_line(args), x=batch.x)
-    if args.saliency:
-        add_saliency(results, out, clf, batch.x, result.x_adv, args.saliency, seed=args.seed)
-    path = write_attack_outputs(out, result, batch.items, clf, results=results)
+    path = write_attack_outputs(out, result, batch.items, clf, results=results, x=batch.x, saliency=args.saliency,
+                                seed=args.seed)
     print(f"wrote {path} and {out / 'adversarial'}")
     if args.report is not None:
         _write_report(args, results, Path(args.report), out)

@@ -47,7 +47,7 @@ def export_job(clf: Any, images: Any, outcome: Any, choice: ExportChoice, select
 
     from advinspect.core.data.datasets import ImageItem
     from advinspect.core.report import build_report
-    from advinspect.core.report.results import add_saliency, attack_results, write_attack_outputs
+    from advinspect.core.report.results import attack_results, write_attack_outputs
     from advinspect.pdf import write_pdf
 
     result = outcome.result
@@ -59,9 +59,7 @@ def export_job(clf: Any, images: Any, outcome: Any, choice: ExportChoice, select
                       "images": len(indices), "source": "advinspect GUI"}
     results = attack_results(result, items, clf, x=x, gui_parameters=gui_parameters)
     out = choice.out_dir
-    if choice.saliency:
-        add_saliency(results, out, clf, x, result.x_adv, choice.saliency, seed=result.seed)
-    write_attack_outputs(out, result, items, clf, results=results)
+    write_attack_outputs(out, result, items, clf, results=results, x=x, saliency=choice.saliency, seed=result.seed)
     chosen = None
     if choice.samples == "selection":
         chosen = [images.names[i] for i in selection if i in set(indices)]
