@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import io
 import json
 import math
@@ -190,6 +191,11 @@ def _read_sample_file(base_dir: Path, row: dict[str, Any], key: str, shape: Sequ
 
 # --- cards -------------------------------------------------------------------------------
 
+def _printable(value: Any) -> str:
+    """A path for display: undecodable bytes of a file name shown as U+FFFD."""
+    return str(value).encode("utf-8", "replace").decode("utf-8")
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "–"
@@ -221,9 +227,9 @@ def _card(index: int, row: dict[str, Any], base_dir: Path, shape: Sequence[int] 
     missing: list[str] = []
     original = adversarial = None
     try:
-        original = _unit_image(readable_source(base_dir, row["source"] or ""), shape, resize)
+        original = _unit_image(readable_source(base_dir, row.get("source") or ""), shape, resize)
     except (AdvInspectError, OSError):
-        missing.append(f"original not found at {row['source']}")
+        missing.append(f"original not found at {_printable(row.get('source'))}")
     try:
         adversarial = _read_sample_file(base_dir, row, "adversarial", shape, "none" if shape else resize)
     except (AdvInspectError, OSError) as exc:
@@ -394,7 +400,7 @@ def _csv_value(value: Any) -> Any:
 
 
 def write_csv(samples: Sequence[dict[str, Any]], path: Path) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with open(path, "w", newline="", encoding="utf-8", errors="replace") as handle:  # lone surrogates as ?
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for row in samples:
@@ -436,7 +442,9 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+@functools.lru_cache(maxsize=1)
 def _environment() -> Any:
+    """One Jinja environment per process: it caches compiled templates (compiling takes ~0.1 s)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     return Environment(loader=PackageLoader("advinspect", "core/report/templates"),

@@ -59,7 +59,7 @@ def plot_reliability(data: dict[str, Any], path: Path) -> Path:
     for ax, (title, c) in zip(axes[0], panels, strict=True):
         centers = [(b["lower"] + b["upper"]) / 2 for b in c["bins"]]
         width = c["bins"][0]["upper"] - c["bins"][0]["lower"]
-        accuracy = [b["accuracy"] or 0 for b in c["bins"]]
+        accuracy = [b.get("accuracy") or 0 for b in c["bins"]]
         ax.bar(centers, accuracy, width=width * 0.95, color="#4c72b0", edgecolor="white", label="accuracy")
         ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect")
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",

@@ -29,6 +29,13 @@ MAX_CLASSES = 10_000
 RESIZE_POLICIES = ("resize", "center-crop", "none")  # as advinspect.core.models.spec
 
 
+def _unicode(value: str) -> str:
+    """Lone surrogates (JSON escapes like \\ud800) cannot be written as UTF-8: U+FFFD instead."""
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    return value
+
+
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
         type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
@@ -80,9 +87,7 @@ def text(max_len: int = MAX_TEXT, *, null: bool = True, empty: bool = True, raw:
             raise _expected(where, "a string" + (" or null" if null else ""), value)
         if len(value) > max_len or (not value and not empty):
             raise _fail(where, "empty string" if not value else f"string longer than {max_len} characters")
-        if not raw and any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            value = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
-        return value
+        return value if raw else _unicode(value)
     return check
 
 
@@ -131,8 +136,10 @@ def plain(value: Any, where: str) -> Any:
             raise _fail(where, f"nested deeper than {MAX_DEPTH} levels")
         if isinstance(v, float) and not math.isfinite(v):
             return None
+        if isinstance(v, str):
+            return _unicode(v)
         if isinstance(v, dict):
-            return {k: walk(x, depth + 1) for k, x in v.items()}
+            return {_unicode(k): walk(x, depth + 1) for k, x in v.items()}
         if isinstance(v, list):
             return [walk(x, depth + 1) for x in v]
         return v
@@ -166,7 +173,7 @@ def record(fields: dict[str, Check], required: tuple[str, ...] = (), *, null: bo
         missing = [k for k in required if k not in value]
         if missing:
             raise _fail(where, f"missing {', '.join(missing)}")
-        return {k: fields[k](v, f"{where}.{k}") if k in fields else plain(v, f"{where}.{k}")
+        return {_unicode(k): fields[k](v, f"{where}.{k}") if k in fields else plain(v, f"{where}.{k}")
                 for k, v in value.items()}
     return check
 
@@ -177,7 +184,7 @@ def mapping(item: Check) -> Check:
             return None
         if not isinstance(value, dict):
             raise _expected(where, "an object or null", value)
-        return {k: item(v, f"{where}.{k}") for k, v in value.items()}
+        return {_unicode(k): item(v, f"{where}.{k}") for k, v in value.items()}
     return check
 
 

@@ -74,8 +74,9 @@ def check_writable(out: str | Path, what: str = "results") -> None:
     the user's own that a swap would replace. Creates missing parent folders."""
     target = _target(out)
     try:
-        if target.exists() and not target.is_dir():
-            raise ReportError(f"cannot write {what} to {out}: it is a file, not a folder")
+        existing = next(p for p in (target, *target.parents) if p.exists())
+        if not existing.is_dir():
+            raise ReportError(f"cannot write {what} to {out}: {existing} is a file, not a folder")
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rmdir(tempfile.mkdtemp(prefix=_stage_prefix(target), dir=target.parent))
         if target.is_dir():
