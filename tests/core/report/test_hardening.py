@@ -287,3 +287,62 @@ def test_only_advinspect_errors_escape(run, tmp_path):
     with pytest.raises(AdvInspectError):
         rebuild_report(_write(folder, results), tmp_path / "out", pdf_writer=write_pdf)
     assert (tmp_path / "payload.png").read_bytes() == b"canary"
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from advinspect.core.report import build_report, load_results
+root = Path(sys.argv[1])
+runs = [(load_results(root / name / "run" / "results.json"), root / name / "run") for name in ("A", "B")]
+i = 0
+while True:
+    results, base = runs[i % 2]
+    build_report(results, root / "out", base_dir=base, formats=("html",), force=True)
+    i += 1
+"""
+
+
+def _which_run(out: Path, runs: dict[str, dict]) -> str:
+    """The run the folder holds, checked file by file: every part must be from that run."""
+    results = json.loads((out / "results.json").read_text())
+    name = results["summary"]["attack"]
+    files = [s["file"] for s in runs[name]["samples"]]
+    assert f"<title>{name} report" in (out / "report.html").read_text(encoding="utf-8")
+    with open(out / "samples.csv", newline="", encoding="utf-8") as handle:
+        assert [r["file"] for r in csv.DictReader(handle)] == files
+    assert _files(out / "adversarial") == {sample_path("adversarial", f, ".png")[len("adversarial/"):] for f in files}
+    assert len(list((out / "images").iterdir())) == 3 * len(files)
+    assert {p.name for p in out.iterdir()} == {"results.json", "report.html", "samples.csv", "adversarial", "images"}
+    return name
+
+
+@pytest.mark.slow
+def test_killed_while_swapping_leaves_one_whole_run(tmp_path):
+    """A writer alternating two runs into one folder, killed at random moments: the folder is
+    always one whole run; the next run removes the killed writer's staging folder."""
+    import random
+    import signal
+    import time
+
+    runs = {"A": make_run(tmp_path / "A", attack="A"),
+            "B": make_run(tmp_path / "B", names=("x/first.png", "y/second.png"), attack="B")}
+    out = tmp_path / "out"
+    rng = random.Random(3)
+    seen = set()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[3]), os.environ.get("PYTHONPATH", "")])}
+    for _ in range(8):
+        before = out.stat().st_ino if out.exists() else None
+        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path)], env=env)
+        try:
+            deadline = time.monotonic() + 60  # until this writer swapped in its first folder
+            while (not out.exists() or out.stat().st_ino == before) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.6))
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait()
+        staging.clean_stale(out)  # what the next run does first (a no-op where renameat2 swapped)
+        seen.add(_which_run(out, runs))
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".advinspect-")]
+    assert seen == {"A", "B"}  # the kills landed in both phases
