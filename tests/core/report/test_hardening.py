@@ -346,3 +346,37 @@ def test_killed_while_swapping_leaves_one_whole_run(tmp_path):
         seen.add(_which_run(out, runs))
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".advinspect-")]
     assert seen == {"A", "B"}  # the kills landed in both phases
+
+
+def test_a_model_that_outputs_nan_loses_no_results(tmp_path):
+    """NaN logits on half the images: results.json is written (nulls), and a report builds."""
+    import torch
+
+    from advinspect.core.attacks import get_attack
+    from advinspect.core.data.datasets import ImageItem
+    from advinspect.core.models import ModelSpec
+    from advinspect.core.models.torch_backend import TorchClassifier
+    from advinspect.core.report.results import attack_results, write_attack_outputs
+
+    class HalfNaN(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(64, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = self.fc(x.flatten(1))
+            return torch.where((x.flatten(1)[:, :1] > 0.5), torch.full_like(out, math.nan), out)
+
+    torch.manual_seed(0)
+    clf = TorchClassifier(HalfNaN().eval(), ModelSpec(input_shape=(1, 8, 8), labels=("a", "b", "c")),
+                          torch.device("cpu"))
+    x = torch.rand(4, 1, 8, 8) * 0.4
+    x[:2, 0, 0, 0] = 0.9
+    items = [ImageItem(tmp_path / f"{i}.png", f"{i}.png", i % 3) for i in range(4)]
+    result = get_attack("pgd").from_values({"eps": 0.1, "steps": 2}).run(clf, x, torch.tensor([0, 1, 2, 0]))
+    results = attack_results(result, items, clf, "cmd", x=x)
+    path = write_attack_outputs(tmp_path / "run", result, items, clf, results=results, x=x)
+    rows = json.loads(path.read_text())["samples"]
+    assert len(rows) == 4 and rows[0]["clean_confidence"] is None and rows[3]["clean_confidence"] is not None
+    rep = build_report(results, tmp_path / "run", formats=("html",))
+    assert len(rep.cards) == 4
