@@ -196,6 +196,15 @@ def _printable(value: Any) -> str:
     return str(value).encode("utf-8", "replace").decode("utf-8")
 
 
+def _problem(what: str, where: Any, exc: Exception) -> str:
+    """The line a card shows for an image it cannot show."""
+    if isinstance(exc, ResultsFileError):
+        return _printable(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"{what} not found at {_printable(where)}"
+    return f"{what} unreadable at {_printable(where)}: {_printable(exc)}"
+
+
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "–"
@@ -228,13 +237,12 @@ def _card(index: int, row: dict[str, Any], base_dir: Path, shape: Sequence[int] 
     original = adversarial = None
     try:
         original = _unit_image(readable_source(base_dir, row.get("source") or ""), shape, resize)
-    except (AdvInspectError, OSError):
-        missing.append(f"original not found at {_printable(row.get('source'))}")
+    except (AdvInspectError, OSError) as exc:
+        missing.append(_problem("original", row.get("source"), exc))
     try:
         adversarial = _read_sample_file(base_dir, row, "adversarial", shape, "none" if shape else resize)
     except (AdvInspectError, OSError) as exc:
-        missing.append(f"adversarial not found at {row.get('adversarial')}" if not isinstance(exc, ResultsFileError)
-                       else str(exc))
+        missing.append(_problem("adversarial", row.get("adversarial"), exc))
     gain = None
     pictures: list[tuple[str, str, np.ndarray]] = []
     if original is not None:
@@ -250,8 +258,7 @@ def _card(index: int, row: dict[str, Any], base_dir: Path, shape: Sequence[int] 
             try:
                 pictures.append((key, title, _to_uint8(_read_sample_file(base_dir, row, key, None, "none"))))
             except (AdvInspectError, OSError) as exc:
-                missing.append(f"{title.lower()} not found at {row[key]}" if not isinstance(exc, ResultsFileError)
-                               else str(exc))
+                missing.append(_problem(title.lower(), row[key], exc))
     for key, title, pixels in pictures:
         png_path = stage / "images" / flat_name(row["file"], f".{key}.png")
         png_path.parent.mkdir(parents=True, exist_ok=True)

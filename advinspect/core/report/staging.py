@@ -24,6 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,9 @@ RUN_NAMES = frozenset({"results.json", "samples.csv", "report.html", "report.pdf
 OTHER_NAMES = frozenset({"evaluation.json", "robustness.png", "reliability.png", "histograms.png", "confusion.png",
                          "certification.json", "detection.json", "comparison.json"})
 """Entries other commands write into the same folder: carried into the new folder."""
+SYSTEM_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".directory"})
+"""Files file managers drop into any folder they show: carried over, never a reason to refuse."""
+STALE_SECONDS = 24 * 3600  # where a process cannot be asked whether it lives (not POSIX)
 
 
 def _tag(target: Path) -> str:
@@ -65,7 +69,8 @@ def _os_error(exc: OSError, out: str | Path, what: str) -> ReportError:
 def _foreign(target: Path) -> list[str]:
     """Names in `target` that advinspect does not write (a folder of the user's own)."""
     return sorted(e.name for e in os.scandir(target)
-                  if not (_belongs_to_run(e.name) or e.name.removesuffix(".part") in OTHER_NAMES))
+                  if not (_belongs_to_run(e.name) or e.name.removesuffix(".part") in OTHER_NAMES
+                          or e.name in SYSTEM_NAMES))
 
 
 def check_writable(out: str | Path, what: str = "results") -> None:
@@ -92,7 +97,13 @@ def check_writable(out: str | Path, what: str = "results") -> None:
         raise _os_error(exc, out, what) from None
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, path: Path) -> bool:
+    """Whether the run that made `path` may still be writing it."""
+    if os.name != "posix":  # os.kill(pid, 0) would send Ctrl+C on Windows: judge by age instead
+        try:
+            return time.time() - path.stat().st_mtime < STALE_SECONDS
+        except OSError:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -120,7 +131,7 @@ def clean_stale(target: Path) -> None:
             if not name.startswith(prefix):
                 continue
             pid = _owner_pid(name, prefix)
-            if pid is None or _alive(pid):
+            if pid is None or _alive(pid, entry):
                 continue
             if prefix == OLD_PREFIX:
                 if not name.startswith(f"{OLD_PREFIX}{tag}-"):

@@ -380,3 +380,13 @@ def test_a_model_that_outputs_nan_loses_no_results(tmp_path):
     assert len(rows) == 4 and rows[0]["clean_confidence"] is None and rows[3]["clean_confidence"] is not None
     rep = build_report(results, tmp_path / "run", formats=("html",))
     assert len(rep.cards) == 4
+
+
+def test_unreadable_sample_files_are_named_on_the_card(run, tmp_path):
+    results, folder = run
+    (folder / "adversarial" / "a" / "one.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"junk" * 10)
+    (folder / "adversarial" / "b" / "two.png").unlink()
+    rep = rebuild_report(folder / "results.json", tmp_path / "out", formats=("html",))
+    assert "adversarial unreadable at adversarial/a/one.png" in rep.html
+    assert "adversarial not found at adversarial/b/two.png" in rep.html
+    assert rep.html.count("<figcaption>Adversarial</figcaption>") == 1
