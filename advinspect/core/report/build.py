@@ -297,7 +297,7 @@ def _pct(value: Any) -> str:
 
 
 def _summary(results: dict[str, Any]) -> dict[str, Any]:
-    s = (results.get("summary") or {})
+    s = results.get("summary") or {}
     samples = results.get("samples", [])
     params = s.get("params") or {}
     tiles = [("Images", str(len(samples) if s.get("n") is None else s["n"])),
@@ -317,7 +317,7 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
 def report_warnings(results: dict[str, Any]) -> list[str]:
     """Sanity-check warnings: the evaluation's own, plus what a plain attack run reveals."""
     warnings = list((results.get("evaluation") or {}).get("warnings") or [])
-    s = (results.get("summary") or {})
+    s = results.get("summary") or {}
     samples = results.get("samples", [])
     if s.get("cancelled"):
         warnings.append("The run was cancelled: only the samples attacked before the cancel count.")
@@ -334,7 +334,7 @@ def report_warnings(results: dict[str, Any]) -> list[str]:
 
 
 def _header(results: dict[str, Any]) -> dict[str, Any]:
-    prov = (results.get("provenance") or {})
+    prov = results.get("provenance") or {}
     model = prov.get("model") or {}
     spec = model.get("spec") or {}
     labels = list(spec.get("labels") or [])
@@ -461,7 +461,7 @@ def _environment() -> Any:
 
 def render(results: dict[str, Any], cards: list[dict[str, Any]], plots: list[dict[str, Any]], more: int,
            filter_text: str, template: str = "report.html.j2", paper: str = "a4") -> str:
-    title = f"{results.get('summary', {}).get('attack') or 'advinspect'} report"
+    title = f"{(results.get('summary') or {}).get('attack') or 'advinspect'} report"
     model_file = ((results.get("provenance") or {}).get("model") or {}).get("file")
     if model_file:
         title += f" — {model_file}"
@@ -526,8 +526,8 @@ def build_report(results: dict[str, Any], out_dir: str | Path, *, base_dir: str 
             progress(len(chosen) + 1, total, "PDF")
             pdf_writer(render(results, cards, plots, more, filter_text, "report_print.html.j2", paper),
                        stage / "report.pdf", paper)
+        _copy_sample_files(results, base_dir, stage)  # renames the rows' PNGs: before the CSV and JSON
         write_csv(samples, stage / "samples.csv")
-        _copy_sample_files(results, base_dir, stage)
         write_json(stage / "results.json", results)
         if cancel.cancelled:
             raise CancelledError("report cancelled; nothing was written")

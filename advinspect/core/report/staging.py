@@ -85,6 +85,10 @@ def check_writable(out: str | Path, what: str = "results") -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rmdir(tempfile.mkdtemp(prefix=_stage_prefix(target), dir=target.parent))
         if target.is_dir():
+            cwd = Path.cwd()
+            if cwd == target or target in cwd.parents:  # the swap would leave the shell in a deleted folder
+                raise ReportError(f"cannot write {what} to {out}: it is (or holds) the current folder; "
+                                  "choose a folder of its own")
             if not os.access(target, os.W_OK | os.X_OK):
                 raise PermissionError(errno.EACCES, "Permission denied", str(target))
             foreign = _foreign(target)

@@ -390,3 +390,11 @@ def test_unreadable_sample_files_are_named_on_the_card(run, tmp_path):
     assert "adversarial unreadable at adversarial/a/one.png" in rep.html
     assert "adversarial not found at adversarial/b/two.png" in rep.html
     assert rep.html.count("<figcaption>Adversarial</figcaption>") == 1
+
+
+def test_the_current_folder_is_never_swapped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ReportError, match="current folder"):
+        check_writable(".")
+    with pytest.raises(ReportError, match="current folder"):
+        check_writable(tmp_path.parent)
