@@ -75,15 +75,17 @@ def test_report_selection_and_flipped_only(attacked):
     assert html.count('class="badge flipped"') == len(_cards(html))
 
 
-def test_unwritable_report_folder_keeps_results_on_stdout(images, tmp_path, capsys):
+def test_unwritable_report_folder_fails_before_the_attack(images, tmp_path, capsys):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     code = main(["attack", str(DEMO_MODEL), str(images), "--attack", "fgsm", "--eps", "0.1", "--device", "cpu",
                  "--out", str(tmp_path / "run"), "--report", str(blocker / "report"), "--format", "html"])
     captured = capsys.readouterr()
     assert code == 1
-    assert "robust accuracy" in captured.out  # the numbers were printed before the write failed
-    assert captured.err.startswith("advinspect: error: cannot write the report") and captured.err.count("\n") == 1
+    assert "robust accuracy" not in captured.out  # refused before any work, not after it
+    assert not (tmp_path / "run" / "results.json").exists()
+    assert captured.err.startswith("advinspect: error: cannot write to") and captured.err.count("\n") == 1
+    assert "not-a-folder" in captured.err
 
 
 def test_report_of_a_missing_file_is_one_line(tmp_path, capsys):

@@ -33,6 +33,7 @@ from PIL import Image
 
 from advinspect.core.errors import AdvInspectError, CancelledError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
+from advinspect.core.status import row_status
 
 FORMATS = ("html", "pdf")
 PAPERS = ("a4", "letter")
@@ -67,12 +68,9 @@ class Report:
 # --- selection ---------------------------------------------------------------------------
 
 def status(row: dict[str, Any]) -> str:
-    """'flipped' (the attack changed a right answer, or hit its target), 'misclassified' (wrong
-    before any attack, untargeted) or 'held'. The engine counts an already-wrong image as a
-    success; a report that called it 'flipped' would overstate the attack."""
-    if row.get("target") is None and row.get("label") is not None and row.get("clean_pred") != row.get("label"):
-        return "misclassified"
-    return "flipped" if row.get("success") else "held"
+    """The row's status word (flipped / misclassified / held / not attacked), by the one rule
+    in core.status."""
+    return row_status(row)
 
 
 def select_samples(samples: Sequence[dict[str, Any]], selection: Iterable[str] | None = None,
