@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import shlex
 import signal
 import sys
@@ -131,6 +132,9 @@ class progress_bar:
 
         from advinspect.core.jobs import Progress
 
+        if os.environ.get("ADVINSPECT_PROGRESS") == "lines":  # for logs and scripts: one line a second
+            return Progress(self._lines)
+
         def update(event: Any) -> None:
             if self.bar is None:
                 self.bar = tqdm(total=event.total, desc=self.description, delay=1.0, leave=False,
@@ -141,6 +145,14 @@ class progress_bar:
             self.bar.update(event.step - self.bar.n)  # respects the one-second delay
 
         return Progress(update)
+
+    def _lines(self, event: Any) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - getattr(self, "_last", 0.0) >= 1.0 or event.step >= event.total:
+            self._last = now
+            print(f"{self.description}: {event.step}/{event.total} {event.message}", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
