@@ -25,6 +25,7 @@ test-quick: setup
 
 lint: setup
 	$(VENV)/bin/ruff check advinspect tests benchmarks
+	$(VENV)/bin/lint-imports
 
 # Retrain the demo model and rewrite resources/ (seeded, about a minute on the CPU).
 demo: setup

@@ -82,9 +82,10 @@ def test_unwritable_report_folder_fails_before_the_attack(images, tmp_path, caps
                  "--out", str(tmp_path / "run"), "--report", str(blocker / "report"), "--format", "html"])
     captured = capsys.readouterr()
     assert code == 1
-    assert "robust accuracy" not in captured.out  # refused before any computation
-    assert captured.err.startswith("advinspect: error: cannot write the report") and captured.err.count("\n") == 1
-    assert "is a file, not a folder" in captured.err and not (tmp_path / "run").exists()
+    assert "robust accuracy" not in captured.out  # refused before any work, not after it
+    assert not (tmp_path / "run" / "results.json").exists()
+    assert captured.err.startswith("advinspect: error: cannot write") and captured.err.count("\n") == 1
+    assert "not-a-folder" in captured.err and "is a file, not a folder" in captured.err
 
 
 def test_attack_into_a_folder_of_ones_own_is_refused_before_running(images, tmp_path, capsys):

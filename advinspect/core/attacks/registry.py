@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from advinspect.core.attacks.base import Attack
+from advinspect.core.attacks.base import black_box_names as base_black_box_names
 from advinspect.core.errors import AdvInspectError
 
 ATTACKS: dict[str, type[Attack]] = {}
@@ -46,4 +47,5 @@ def get_attack(name: str) -> type[Attack]:
 
 
 def black_box_names() -> list[str]:
-    return sorted(name for name, cls in all_attacks().items() if not cls.needs_gradients)
+    _load_families()
+    return base_black_box_names()

@@ -44,6 +44,7 @@ from advinspect.core.report.jsonio import finite, write_json
 from advinspect.core.report.paths import confined, flat_name, readable_source, sample_path
 from advinspect.core.report.schema import validate_results
 from advinspect.core.report.staging import check_writable, staged_folder
+from advinspect.core.status import row_status
 
 FORMATS = ("html", "pdf")
 PAPERS = ("a4", "letter")
@@ -75,12 +76,9 @@ class Report:
 # --- selection ---------------------------------------------------------------------------
 
 def status(row: dict[str, Any]) -> str:
-    """'flipped' (the attack changed a right answer, or hit its target), 'misclassified' (wrong
-    before any attack, untargeted) or 'held'. The engine counts an already-wrong image as a
-    success; a report that called it 'flipped' would overstate the attack."""
-    if row.get("target") is None and row.get("label") is not None and row.get("clean_pred") != row.get("label"):
-        return "misclassified"
-    return "flipped" if row.get("success") else "held"
+    """The row's status word (flipped / misclassified / held / not attacked), by the one rule
+    in core.status."""
+    return row_status(row)
 
 
 def select_samples(samples: Sequence[dict[str, Any]], selection: Iterable[str] | None = None,

@@ -112,3 +112,28 @@ def write_evaluation_plots(data: dict[str, Any], out_dir: Path) -> list[Path]:
     if data["curves"]:
         paths.insert(0, plot_curves(data, out_dir / "robustness.png"))
     return paths
+
+
+def plot_comparison(data: dict[str, Any], maps: dict[str, Any], image: Any, out: Path) -> list[Path]:
+    """comparison.png (robust accuracy vs eps, and the clean/robust trade-off) and saliency.png
+    (the same image explained by each model)."""
+    from advinspect.core.explain.overlay import overlay
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for row in data["models"]:
+        axes[0].plot(row["curve"]["eps"], row["curve"]["robust_accuracy"], marker="o", label=row["model"])
+        axes[1].scatter(row["clean_accuracy"], row["robust_accuracy"], s=40)
+        axes[1].annotate(row["model"], (row["clean_accuracy"], row["robust_accuracy"]), fontsize=8)
+    axes[0].set(xlabel="epsilon", ylabel="robust accuracy", ylim=(0, 1.02), title="Robust accuracy vs epsilon")
+    axes[0].legend(fontsize=8)
+    axes[1].set(xlabel="clean accuracy", ylabel="robust accuracy", title="Trade-off")
+    written = [_save(fig, out / "comparison.png")]
+    if maps:
+        fig, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps), 2.9), squeeze=False)
+        for ax, (name, heat) in zip(axes[0], maps.items(), strict=True):
+            ax.imshow(overlay(image, heat, opacity=0.7).transpose(1, 2, 0))
+            ax.set_title(name[-24:], fontsize=8)
+            ax.axis("off")
+        written.append(_save(fig, out / "saliency.png"))
+    return written

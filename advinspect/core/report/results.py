@@ -24,6 +24,7 @@ from advinspect.core.models.base import Classifier
 from advinspect.core.report.jsonio import finite, write_json
 from advinspect.core.report.paths import sample_path
 from advinspect.core.report.staging import staged_folder
+from advinspect.core.status import result_statuses
 
 if TYPE_CHECKING:
     import torch
@@ -66,10 +67,12 @@ def sample_rows(result: AttackResult, items: list[ImageItem], clf: Classifier,
     spec = clf.spec
     clean_top = top_k(clf, x if x is not None else _clean_inputs(items, clf))
     adv_top = top_k(clf, result.x_adv)
+    statuses = result_statuses(result)
     rows = []
     for i, item in enumerate(items):
         rows.append({
             "file": item.name,
+            "status": statuses[i],
             "source": str(item.path.resolve()),
             "adversarial": adversarial_name(item.name),
             "label": spec.label_name(int(result.labels[i])) if result.labels_known else None,

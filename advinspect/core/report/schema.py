@@ -18,6 +18,7 @@ from typing import Any
 
 from advinspect.core.report.errors import ResultsFileError
 from advinspect.core.report.paths import check_relative
+from advinspect.core.status import STATUSES
 
 Check = Callable[[Any, str], Any]
 """(value, where) -> the value as the report uses it; raises ResultsFileError naming `where`."""
@@ -256,6 +257,7 @@ _SAMPLE = record({
     "clean_confidence": _FRACTION, "adv_confidence": _FRACTION, "success": flag,
     "success_after_quantization": flag, "linf": _NONNEGATIVE, "l2": _NONNEGATIVE, "l0": integer(),
     "iterations": integer(), "queries": integer(), "clean_top_k": _TOP_K, "adv_top_k": _TOP_K,
+    "status": choice(*STATUSES), "attacked": flag,
 }, ("file",), null=False)
 _VECTOR = either(number(), listed(number(null=False), min_len=1, max_len=4), what="a number, a list of numbers or null")
 _SPEC = record({

@@ -1,4 +1,4 @@
-"""`advinspect evaluate` and `advinspect saliency` on the demo: files and numbers a user relies on."""
+"""`advinspect evaluate` end to end on real files."""
 
 from __future__ import annotations
 
@@ -8,19 +8,11 @@ from PIL import Image
 
 from advinspect.cli import main
 from advinspect.core.data.demo import DEMO_MODEL, DEMO_SAMPLES
-
-
-def _small_set(tmp_path, per_class=4):
-    root = tmp_path / "set"
-    for folder in sorted(DEMO_SAMPLES.iterdir()):
-        (root / folder.name).mkdir(parents=True)
-        for png in sorted(folder.glob("*.png"))[:per_class]:
-            (root / folder.name / png.name).write_bytes(png.read_bytes())
-    return root
+from tests.cli.conftest import small_set_at
 
 
 def test_evaluate_writes_json_and_plots(tmp_path, capsys):
-    data = _small_set(tmp_path)
+    data = small_set_at(tmp_path / 'set', 4)
     out = tmp_path / "eval"
     code = main(["evaluate", str(DEMO_MODEL), str(data), "--eps", "0,2/255,0.1", "--steps", "5",
                  "--no-sanity-checks", "--out", str(out)])
@@ -45,13 +37,3 @@ def test_evaluate_needs_labels(tmp_path, capsys):
     files = [str(p) for p in sorted((DEMO_SAMPLES / "0").glob("*.png"))[:2]]
     assert main(["evaluate", str(DEMO_MODEL), *files, "--out", str(tmp_path / "e")]) == 1
     assert "needs labels" in capsys.readouterr().err
-
-
-def test_saliency_writes_overlays(tmp_path):
-    files = [str(p) for p in sorted((DEMO_SAMPLES / "5").glob("*.png"))[:3]]
-    out = tmp_path / "sal"
-    assert main(["saliency", str(DEMO_MODEL), *files, "--method", "gradient", "--out", str(out)]) == 0
-    written = sorted(out.glob("*.png"))
-    assert len(written) == 3
-    image = Image.open(written[0])
-    assert image.mode == "RGB" and image.size == (32, 32)
