@@ -13,10 +13,12 @@ from pathlib import Path
 
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.report import rebuild_report
+from advinspect.pdf import write_pdf
 from tests.fuzz.results_files import dumps, make_run, mutate
 
 CASES = int(os.environ.get("ADVINSPECT_FUZZ_RESULTS", "200"))
 EVALUATION_EVERY = 25  # evaluation files draw matplotlib plots: slower, so fewer of them
+PDF_EVERY = 20  # and these go through Qt's PDF writer too
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -40,7 +42,9 @@ def test_fuzzed_results_files_fail_in_one_line_and_stay_inside(tmp_path):
         results_path.write_text(dumps(mutate(base, rng), rng), encoding="utf-8", errors="surrogatepass")
         out = tmp_path / "out" / f"case{case}"
         try:
-            rebuild_report(results_path, out, formats=("html",), max_cards=3)
+            pdf = case % PDF_EVERY == 7
+            rebuild_report(results_path, out, formats=("html", "pdf") if pdf else ("html",), max_cards=3,
+                           pdf_writer=write_pdf if pdf else None)
             outcomes["built"] += 1
         except AdvInspectError as exc:
             assert "\n" not in str(exc), (case, str(exc))
