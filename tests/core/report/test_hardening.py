@@ -398,3 +398,33 @@ def test_the_current_folder_is_never_swapped(tmp_path, monkeypatch):
         check_writable(".")
     with pytest.raises(ReportError, match="current folder"):
         check_writable(tmp_path.parent)
+
+
+def test_a_failed_results_write_leaves_the_previous_folder_whole(tiny_clf, tmp_path, monkeypatch):
+    """attack --force into a folder of an earlier run, with the disk full at the last file:
+    the earlier run's folder stays as it was (no new PNGs beside the old results.json)."""
+    import errno
+
+    import torch
+
+    from advinspect.core.attacks import get_attack
+    from advinspect.core.data.datasets import ImageItem
+    from advinspect.core.report import results as results_module
+
+    x = torch.rand(2, 1, 8, 8)
+    attack = get_attack("fgsm").from_values({"eps": 0.1})
+    result = attack.run(tiny_clf, x, torch.tensor([0, 1]))
+    out = tmp_path / "run"
+    old_items = [ImageItem(tmp_path / "x.png", "old.png", 0), ImageItem(tmp_path / "y.png", "older.png", 1)]
+    results_module.write_attack_outputs(out, result, old_items, tiny_clf, x=x)
+    before = {p: (out / p).read_bytes() for p in _files(out)}
+
+    def full_disk(path, data, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(results_module, "write_json", full_disk)
+    new_items = [ImageItem(tmp_path / "x.png", "new.png", 0), ImageItem(tmp_path / "y.png", "newer.png", 1)]
+    with pytest.raises(ReportError, match="No space left on device"):
+        results_module.write_attack_outputs(out, result, new_items, tiny_clf, x=x)
+    assert {p: (out / p).read_bytes() for p in _files(out)} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".advinspect-")]
