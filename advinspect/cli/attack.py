@@ -12,7 +12,6 @@ from advinspect.cli.common import (
     add_model_flags,
     add_param_flag,
     cancel_on_sigint,
-    check_writable,
     command_line,
     config_from_args,
     exit_code,
@@ -54,11 +53,9 @@ def cmd_attack(args: argparse.Namespace) -> int:
         raise AdvInspectError("give --out DIR (results and adversarial PNGs), --report DIR, or both")
     out = Path(args.out if args.out is not None else args.report)
     refuse_overwrite(out / "results.json", args.force)
-    check_writable(out)
-    check_results_folder(out)  # also refuses a folder of the user's own, which the swap would replace
+    check_results_folder(out)  # writable, and not a folder of the user's own, which the swap would replace
     if args.report is not None:
         check_report_target(args, Path(args.report))
-        check_writable(Path(args.report))
     clf = load_model(args)
     images = load_images(clf, args.images)
     with cancel_on_sigint() as cancel:

@@ -229,7 +229,9 @@ def refuse_overwrite(path: Path, force: bool) -> None:
 
 
 def check_writable(folder: Path) -> None:
-    """Fail before a long computation, not after it, when the output folder cannot be written."""
+    """Fail before a long computation, not after it, when the output folder cannot be written.
+    (For the folders written as a whole — results, reports, evaluations — use
+    core.report.staging.check_writable, which also refuses a folder of the user's own.)"""
     import os
     import tempfile
 

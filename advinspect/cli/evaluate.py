@@ -13,7 +13,6 @@ from advinspect.cli.common import (
     add_model_flags,
     add_param_flag,
     cancel_on_sigint,
-    check_writable,
     command_line,
     config_from_args,
     exit_code,
@@ -31,6 +30,7 @@ from advinspect.core.tasks import evaluate
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from advinspect.core.report.plots import write_evaluation_plots
     from advinspect.core.report.results import provenance, write_json
+    from advinspect.core.report.staging import check_writable, staged_folder
 
     config = config_from_args(evaluate.Config, args, params=parse_param_pairs(args.param))
     out = Path(args.out)
@@ -45,18 +45,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         with progress_bar("evaluate") as progress:
             result = evaluate.run(evaluate.Inputs(clf, images), config, progress=progress, cancel=cancel)
         data = {**result.to_dict(), "provenance": {**provenance(clf), "command": command_line(args)}}
-        path = write_json(out / "evaluation.json", data)
-        write_evaluation_plots(data, out)
-        print_summary(result)
-        print(f"wrote {path} and plots in {out}")
-        if args.report is not None:
-            from advinspect.core.report.results import evaluation_results, write_adversarial_pngs
+        results = None
+        with staged_folder(out) as stage:  # the whole folder appears at once, or the old one stays
+            write_json(stage / "evaluation.json", data)
+            write_evaluation_plots(data, stage)
+            if args.report is not None:
+                from advinspect.core.report.results import (
+                    evaluation_results,
+                    write_adversarial_pngs,
+                )
 
-            results, reference = evaluation_results(result.evaluation, images.items, images.tensor(), clf,
-                                                    data["provenance"]["command"], params=config.core_config().params,
-                                                    seed=config.seed, seconds=time.perf_counter() - started)
-            if reference is not None:
-                write_adversarial_pngs(out, reference.x_adv, images.items, clf)
+                results, reference = evaluation_results(result.evaluation, images.items, images.tensor(), clf,
+                                                        data["provenance"]["command"],
+                                                        params=config.core_config().params, seed=config.seed,
+                                                        seconds=time.perf_counter() - started)
+                if reference is not None:
+                    write_adversarial_pngs(stage, reference.x_adv, images.items, clf)
+        print_summary(result)
+        print(f"wrote {out / 'evaluation.json'} and plots in {out}")
+        if results is not None:
             write_report(args, results, Path(args.report), out)
     return exit_code(result)
 
