@@ -48,10 +48,12 @@ def export_job(clf: Any, images: Any, outcome: Any, choice: ExportChoice, select
     from advinspect.core.data.datasets import ImageItem
     from advinspect.core.report import build_report
     from advinspect.core.report.results import add_saliency, attack_results, write_attack_outputs
+    from advinspect.core.tasks.attack import completed_only
     from advinspect.pdf import write_pdf
 
-    result = outcome.result
-    indices = [int(i) for i in outcome.indices]
+    outcome = completed_only(outcome)  # as the CLI writes a cancelled run: no row for an image never attacked
+    result = outcome.attack
+    indices = [int(i) for i in outcome.images.index]
     items = [ImageItem(Path(images.paths[i]), images.names[i], int(images.labels[i]) if images.labels[i] >= 0
                        else None) for i in indices]
     x = torch.as_tensor(images.x[indices])
@@ -145,7 +147,7 @@ def export_report(session: Any, parent: QWidget | None, default_dir: str | None 
         return None
     folder = default_dir or str(Path.home() / "advinspect-report")
     selection = list(session.selection)
-    choice = ask_export_choice(parent, folder, bool(set(selection) & set(outcome.indices.tolist())))
+    choice = ask_export_choice(parent, folder, bool(set(selection) & set(outcome.images.index.tolist())))
     if choice is None:
         return None
     if remember is not None:

@@ -276,10 +276,12 @@ class AttackPanel(Panel):
             self.progress.setFormat("failed")
             self.eta.setText(" ")
             return
-        r = outcome.result
+        r = outcome.attack
+        summary = outcome.summary()
         self.progress.setValue(1000 if not r.cancelled else self.progress.value())
         state = "cancelled" if r.cancelled else "done"
-        self.progress.setFormat(f"{state}: {int(r.success.sum())}/{r.n} flipped")
+        self.progress.setFormat(f"{state}: {summary['flipped']}/{r.n} flipped, {summary['misclassified']} "
+                                "misclassified before")
         self.eta.setText(f"{r.seconds:.2f} s on {r.device}")
 
     # --- trace plot ------------------------------------------------------------------------
