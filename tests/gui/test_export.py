@@ -41,7 +41,7 @@ def test_export_report_of_the_last_attack(qtbot, window: MainWindow, tmp_path, m
 
 def test_export_flipped_only_and_overwrite_asks(qtbot, window: MainWindow, tmp_path, monkeypatch, dialog_log) -> None:
     outcome = run_attack(qtbot, window, "fgsm", {"eps": "0.2"}, [0, 1, 2, 3])
-    flipped = int(outcome.result.success[outcome.result.clean_correct].sum())
+    flipped = outcome.statuses.count("flipped")
     choice = ExportChoice(tmp_path / "r", "flipped", ("html",), None, 100, "a4", False)
     _choose(monkeypatch, choice)
     with qtbot.waitSignal(window.session.runner.job_finished, timeout=ATTACK_TIMEOUT_MS):
