@@ -87,7 +87,17 @@ class DefendPanel(Panel):
         session.defense_changed.connect(self._on_defense)
 
     def config(self) -> Any:
-        return self.form.config()
+        """defend.Config from the form; the transforms text is parsed here too, so a typo is
+        marked on its field before any job runs (torch is loaded once a model is open)."""
+        config = self.form.config()
+        from advinspect.core.defenses.transforms import parse_defense
+
+        try:
+            parse_defense(config.defense)
+        except AdvInspectError as exc:
+            self.form.mark_invalid("defense", str(exc))
+            raise
+        return config
 
     def defense_text(self) -> str:
         return str(self.form.values()["defense"] or "")
@@ -110,8 +120,8 @@ class DefendPanel(Panel):
             return
         s = self.session
         x, clf = s.image(s.current), self._base()
-        try:
-            config = self.config() if self.defense_text() else None
+        try:  # parsing the transforms imports torch: only once a model (so torch) is there
+            config = self.config() if self.defense_text() and clf is not None else None
         except AdvInspectError as exc:
             self.preview_label.setText(f"preview: {exc}")
             return

@@ -8,8 +8,9 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QLineEdit, QVBoxLayout, QWidget
 
+from advinspect.core.errors import AdvInspectError
 from advinspect.core.tasks import detect
 from advinspect.gui.panels._task_panel import TaskPanel, chosen_images
 from advinspect.gui.session import Session
@@ -37,6 +38,11 @@ class DetectPanel(TaskPanel):
         self.form = ParamForm()
         self.form.set_params_type(detect.Config)
         layout.addWidget(self.form)
+        self.params = QLineEdit()
+        self.params.setObjectName("detect_params")
+        self.params.setPlaceholderText("attack parameters, e.g. eps=0.1, steps=10")
+        self.params.setToolTip("the attack's own parameters when it runs here (key=value, comma-separated)")
+        layout.addWidget(self.params)
         layout.addLayout(self.buttons())
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
@@ -64,7 +70,7 @@ class DetectPanel(TaskPanel):
 
     def prepare_and_start(self) -> None:
         s = self.session
-        config = self.form.config()
+        config = self.form.config(params=parse_pairs(self.params.text()))
         last = s.last_attack if self.reuse.isChecked() else None
         images = last.images if last is not None else chosen_images(self, "selection", "detect")
         inputs = detect.Inputs(s.clf, images, attacked=last)
@@ -79,3 +85,14 @@ class DetectPanel(TaskPanel):
         self.roc.plot([0, 1], [0, 1], pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine))
         self.roc.plot(report.roc_fpr, report.roc_tpr, pen=pg.mkPen("#d64545", width=2))
         self.roc.addItem(pg.InfiniteLine(report.target_fpr, angle=90, pen=pg.mkPen("#4c8bd6")))
+
+
+def parse_pairs(text: str) -> dict[str, str]:
+    """'eps=0.1, steps=10' -> {'eps': '0.1', 'steps': '10'}; the attack converts and checks them."""
+    pairs = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise AdvInspectError(f"attack parameters take key=value, got {part!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs

@@ -77,12 +77,12 @@ def test_apply_defense_changes_model_and_attack(qtbot, window: MainWindow) -> No
     assert window.errors == []
 
 
-def test_a_bad_value_is_refused_on_its_field(window: MainWindow) -> None:
+def test_a_bad_transform_is_refused_on_its_field(window: MainWindow) -> None:
     panel = window.defend_panel
     base = window.session.clf
-    panel.set_defense("jpeg:75", eot_samples="0")
+    panel.set_defense("jpeg:75,blur:3")
     panel.apply()
-    assert window.errors and "eot_samples must be at least 1" in window.errors[-1][1]
-    assert panel.form.invalid == "eot_samples"
-    assert "eot_samples must be at least 1" in panel.form.widget("eot_samples").toolTip()
+    assert window.errors and "unknown defense 'blur'" in window.errors[-1][1]
+    assert panel.form.invalid == "defense"
+    assert "unknown defense 'blur'" in panel.form.widget("defense").toolTip()
     assert window.session.clf is base  # nothing ran

@@ -36,8 +36,9 @@ def test_without_an_attack_it_attacks_the_selection(qtbot, window: MainWindow) -
     assert not panel.reuse.isEnabled()
     window.images_panel.select(list(range(6)))
     panel.form.set_values({"attack": "fgsm"})
+    panel.params.setText("eps=0.2")
     with qtbot.waitSignal(panel.finished, timeout=JOB_TIMEOUT_MS) as blocker:
         panel.run_button.click()
     result = blocker.args[0]
-    assert result.attack == "fgsm" and result.report.n_clean == 6
+    assert result.attack == "fgsm" and result.params["eps"] == 0.2 and result.report.n_clean == 6
     assert panel.status.text().startswith("feature squeezing: threshold")
