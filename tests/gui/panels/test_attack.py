@@ -50,6 +50,10 @@ def test_gui_cli_and_report_give_each_image_the_same_status(qtbot, window: MainW
     assert {name for name, st in gui.items() if st == MISCLASSIFIED} == wrong_names
     for i in range(n):  # the caption under the thumbnail says it too
         assert window.images_panel.model.caption(i).split("\n")[1].startswith(f"{gui[s.images.names[i]]}→")
+    wrong = next(i for i in range(n) if s.images.names[i] in wrong_names)
+    s.set_current(wrong)
+    headline = window.confidence_panel.headline.text()
+    assert "misclassified before pgd" in headline and "FLIPPED" not in headline
     window.images_panel.set_filter(MISCLASSIFIED)
     assert sorted(s.images.names[i] for i in window.images_panel.visible_indices()) == sorted(wrong_names)
     shown = window.attack_panel.status.text().split("\n")
