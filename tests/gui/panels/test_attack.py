@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,32 +16,20 @@ from advinspect.core.data.demo import DEMO_MODEL
 from advinspect.core.report.build import status as report_status
 from advinspect.core.status import MISCLASSIFIED
 from advinspect.gui.main_window import MainWindow
-from tests.gui.conftest import LOAD_TIMEOUT_MS, run_attack
+from tests.gui.conftest import run_attack
+from tests.gui.panels._images import open_copies
 
 WRONG_BEFORE = [90, 100, 187, 227, 300, 386, 435]  # the demo's images its model gets wrong
 RIGHT = [0, 1, 2, 3, 4, 5]
 TIMING = re.compile(r", [0-9.]+ s on \S+$")  # wall time and device: the only part that may differ
 
 
-def _copy_images(window: MainWindow, indices: list[int], folder: Path) -> None:
-    """The chosen demo images into class folders, so the GUI and the CLI load the very same set."""
-    s = window.session
-    for i in indices:
-        target = folder / s.label_name(s.label(i))
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy(s.images.paths[i], target / Path(s.images.paths[i]).name)
-
-
 def test_gui_cli_and_report_give_each_image_the_same_status(qtbot, window: MainWindow, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture) -> None:
     s = window.session
     assert all(s.prediction(i) != s.label(i) for i in WRONG_BEFORE)  # the premise
-    folder = tmp_path / "images"
-    _copy_images(window, WRONG_BEFORE + RIGHT, folder)
-    with qtbot.waitSignal(s.images_changed, timeout=LOAD_TIMEOUT_MS):
-        s.open_images([str(folder)])
+    folder = open_copies(qtbot, window, WRONG_BEFORE + RIGHT, tmp_path / "images")
     n = s.count
-    assert n == len(WRONG_BEFORE) + len(RIGHT)
     outcome = run_attack(qtbot, window, "pgd", {"eps": "0.1", "steps": 5}, list(range(n)))
     gui = {s.images.names[i]: s.status(i) for i in range(n)}
     wrong_names = {s.images.names[i] for i in range(n) if s.prediction(i) != s.label(i)}
