@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QProgress
 
 from advinspect import __version__
 from advinspect.gui import dialogs
+from advinspect.gui.dialogs import MODEL_FILTER, MODEL_SUFFIXES
 from advinspect.gui.panels.attack import AttackPanel
 from advinspect.gui.panels.certify import CertifyPanel
 from advinspect.gui.panels.compare import ComparePanel
@@ -38,8 +39,6 @@ from advinspect.gui.session import Session
 from advinspect.gui.settings import add_recent, get_json, make_settings, recent, set_json
 from advinspect.gui.theme import THEMES, apply_theme
 
-MODEL_SUFFIXES = {".pt", ".pth", ".pt2", ".onnx", ".ts", ".jit", ".pkl", ".bin", ".ckpt"}
-MODEL_FILTER = "Models (*.pt *.pth *.pt2 *.onnx *.ts *.jit *.pkl *.bin *.ckpt);;All files (*)"
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
 STATE_VERSION = 1
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.tasks import compare
+from advinspect.gui.dialogs import MODEL_FILTER
 from advinspect.gui.panels._task_panel import SCOPES, TaskPanel, chosen_images
 from advinspect.gui.session import Session
 from advinspect.gui.widgets.param_form import ParamForm
@@ -98,8 +99,6 @@ class ComparePanel(TaskPanel):
         self.fill_models()
 
     def _ask_model_file(self) -> None:
-        from advinspect.gui.main_window import MODEL_FILTER
-
         path, _ = QFileDialog.getOpenFileName(self, "Model to compare", "", MODEL_FILTER)
         if path:
             self.add_model_file(path)
