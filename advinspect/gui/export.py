@@ -46,8 +46,8 @@ def export_job(clf: Any, images: Any, outcome: Any, choice: ExportChoice, select
     import torch
 
     from advinspect.core.data.datasets import ImageItem
-    from advinspect.core.report import build_report
     from advinspect.core.report.results import add_saliency, attack_results, write_attack_outputs
+    from advinspect.core.tasks import report
     from advinspect.core.tasks.attack import completed_only
     from advinspect.pdf import write_pdf
 
@@ -64,13 +64,13 @@ def export_job(clf: Any, images: Any, outcome: Any, choice: ExportChoice, select
     if choice.saliency:
         add_saliency(results, out, clf, x, result.x_adv, choice.saliency, seed=result.seed)
     write_attack_outputs(out, result, items, clf, results=results)
-    chosen = None
+    chosen = ()
     if choice.samples == "selection":
-        chosen = [images.names[i] for i in selection if i in set(indices)]
-    return build_report(results, out, base_dir=out, formats=choice.formats, selection=chosen,
-                        flipped_only=choice.samples == "flipped", max_cards=choice.max_cards, paper=choice.paper,
-                        pdf_writer=write_pdf if "pdf" in choice.formats else None, force=force,
-                        progress=progress, cancel=cancel)
+        chosen = tuple(images.names[i] for i in selection if i in set(indices))
+    config = report.Config(formats=choice.formats, flipped_only=choice.samples == "flipped",
+                           max_cards=choice.max_cards, paper=choice.paper, force=force, select=chosen)
+    return report.run(report.Inputs(results, out, base_dir=out, pdf_writer=write_pdf if "pdf" in choice.formats
+                                    else None), config, progress=progress, cancel=cancel)
 
 
 class ExportDialog(QDialog):
@@ -163,11 +163,11 @@ def export_report(session: Any, parent: QWidget | None, default_dir: str | None 
     def job(progress, cancel):
         return export_job(clf, images, outcome, choice, selection, force=force, progress=progress, cancel=cancel)
 
-    def done(report: Any) -> None:
-        more = f", {report.more} more in samples.csv" if report.more else ""
-        session.log("info", f"report written to {report.out_dir} ({len(report.cards)} cards{more})")
-        if choice.open_when_done and not dialogs.headless():
-            target = report.out_dir / ("report.html" if "html" in choice.formats else "report.pdf")
+    def done(result: Any) -> None:
+        for line in result.summary_text():  # what `advinspect report` prints
+            session.log("info", line)
+        if choice.open_when_done and not dialogs.headless() and not result.cancelled:
+            target = result.out / ("report.html" if "html" in choice.formats else "report.pdf")
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
 
     return session.run_job("Export report", job, done, error_title="Cannot write the report")

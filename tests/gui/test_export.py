@@ -37,6 +37,9 @@ def test_export_report_of_the_last_attack(qtbot, window: MainWindow, tmp_path, m
     assert (tmp_path / "report" / "report.pdf").stat().st_size > 1000
     assert (tmp_path / "report" / "results.json").exists()
     assert "advinspect GUI" in html and not dialog_log.errors
+    # the Log says what `advinspect report` prints
+    assert any(f"wrote report.html, report.pdf (4 cards) in {tmp_path / 'report'}" in line
+               for line in window.log_panel.lines)
 
 
 def test_export_flipped_only_and_overwrite_asks(qtbot, window: MainWindow, tmp_path, monkeypatch, dialog_log) -> None:
