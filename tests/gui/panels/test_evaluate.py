@@ -125,3 +125,26 @@ def test_evaluate_needs_two_labelled_images(qtbot, window: MainWindow, dialog_lo
     window.evaluate_panel.run()
     assert window.errors and "at least 2 image(s)" in window.errors[-1][1]
     assert window.session.evaluation is None
+
+
+@pytest.mark.slow  # two evaluations and the CLI's plots: ~20 s on a loaded 2-core machine
+def test_the_dock_shows_what_the_cli_prints(qtbot, window: MainWindow, tmp_path, capsys) -> None:
+    from advinspect.cli.main import main as cli_main
+    from advinspect.core.data.demo import DEMO_MODEL
+    from tests.gui.panels._images import open_copies
+
+    folder = open_copies(qtbot, window, [*range(10), 90, 100], tmp_path / "images")
+    panel = window.evaluate_panel
+    panel.set_attacks(["fgsm", "pgd"])
+    panel.form.set_values({"eps": "0,0.1", "steps": "3", "sanity_checks": False})
+    panel.set_scope("all")
+    with qtbot.waitSignal(panel.finished, timeout=EVAL_TIMEOUT_MS) as blocker:
+        panel.run_button.click()
+    assert not blocker.args[0].cancelled
+    capsys.readouterr()
+    code = cli_main(["evaluate", str(DEMO_MODEL), str(folder), "--attack", "fgsm,pgd", "--eps", "0,0.1",
+                     "--steps", "3", "--no-sanity-checks", "--device", "cpu", "--out", str(tmp_path / "cli")])
+    assert code == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line and not line.startswith("wrote ")]
+    assert panel.status.text().split("\n") == printed
+    assert "clean accuracy 0.8333 on 12 images" in printed[0]  # 90 and 100 are wrong before any attack
