@@ -41,6 +41,7 @@ class EvaluatePanel(TaskPanel):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
         self.visible_indices: Any = None  # callable giving the images shown (set by the window)
+        self._evaluated: tuple[Any, Any] = (None, None)  # the model and images of the running evaluation
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         body = QWidget()
@@ -113,13 +114,19 @@ class EvaluatePanel(TaskPanel):
         config = self.form.config(attacks=tuple(attacks))
         images = chosen_images(self, SCOPES[max(0, self.scope.currentIndex())], "evaluate", minimum=2)
         inputs = evaluate.Inputs(s.clf, images)
+        self._evaluated = (s.clf, s.images)
         s.log("info", f"evaluate {', '.join(config.attacks)} on {len(images)} image(s), eps {list(config.eps)}, "
                       f"steps {config.steps}, seed {config.seed}")
         self.start(f"evaluate {len(images)} image(s)",
                    lambda progress, cancel: evaluate.run(inputs, config, progress=progress, cancel=cancel))
 
     def on_result(self, result: Any) -> None:
-        self.session.set_evaluation(result)
+        s = self.session
+        clf, images = self._evaluated
+        if clf is not s.clf or images is not s.images:  # the model or the images changed meanwhile
+            s.log("warning", "evaluate: the model or the images changed while it ran; its plots are not shown")
+            return
+        s.set_evaluation(result)
 
     def _on_evaluation(self) -> None:
         result = self.session.evaluation

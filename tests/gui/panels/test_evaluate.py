@@ -148,3 +148,18 @@ def test_the_dock_shows_what_the_cli_prints(qtbot, window: MainWindow, tmp_path,
     printed = [line for line in capsys.readouterr().out.splitlines() if line and not line.startswith("wrote ")]
     assert panel.status.text().split("\n") == printed
     assert "clean accuracy 0.8333 on 12 images" in printed[0]  # 90 and 100 are wrong before any attack
+
+
+def test_an_evaluation_of_a_model_replaced_meanwhile_is_not_shown(qtbot, window: MainWindow) -> None:
+    from advinspect.core.tasks import defend
+
+    s, panel = window.session, window.evaluate_panel
+    window.images_panel.select(list(range(6)))
+    panel.set_attacks(["fgsm"])
+    panel.form.set_values({"eps": "0,0.1", "sanity_checks": False})
+    panel.set_scope("selection")
+    s.apply_defense(defend.Config(defense="bits:4"))  # queued first: commits before the evaluation ends
+    with qtbot.waitSignal(panel.finished, timeout=EVAL_TIMEOUT_MS):
+        panel.run_button.click()  # still sees the undefended model
+    assert s.defense is not None and s.evaluation is None
+    assert any("changed while it ran" in line for line in window.log_panel.lines)
