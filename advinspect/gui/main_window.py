@@ -20,26 +20,25 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QProgress
 
 from advinspect import __version__
 from advinspect.gui import dialogs
+from advinspect.gui.dialogs import MODEL_FILTER, MODEL_SUFFIXES
 from advinspect.gui.panels.attack import AttackPanel
+from advinspect.gui.panels.certify import CertifyPanel
+from advinspect.gui.panels.compare import ComparePanel
 from advinspect.gui.panels.confidence import ConfidencePanel
-from advinspect.gui.panels.defenses import DefensesPanel
-from advinspect.gui.panels.evaluate import (
-    CalibrationPanel,
-    EvaluatePanel,
-    HistogramsPanel,
-    RobustnessPanel,
-)
+from advinspect.gui.panels.defend import DefendPanel
+from advinspect.gui.panels.detect import DetectPanel
+from advinspect.gui.panels.evaluate import EvaluatePanel
+from advinspect.gui.panels.evaluate_plots import CalibrationPanel, HistogramsPanel, RobustnessPanel
 from advinspect.gui.panels.images import ImagesPanel
 from advinspect.gui.panels.inspector import InspectorView
 from advinspect.gui.panels.log import LogPanel
 from advinspect.gui.panels.model import ModelPanel
 from advinspect.gui.panels.saliency import SaliencyPanel
+from advinspect.gui.panels.train import TrainPanel
 from advinspect.gui.session import Session
 from advinspect.gui.settings import add_recent, get_json, make_settings, recent, set_json
 from advinspect.gui.theme import THEMES, apply_theme
 
-MODEL_SUFFIXES = {".pt", ".pth", ".pt2", ".onnx", ".ts", ".jit", ".pkl", ".bin", ".ckpt"}
-MODEL_FILTER = "Models (*.pt *.pth *.pt2 *.onnx *.ts *.jit *.pkl *.bin *.ckpt);;All files (*)"
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
 STATE_VERSION = 1
 
@@ -84,12 +83,17 @@ class MainWindow(QMainWindow):
         self.robustness_panel = RobustnessPanel(self.session, self)
         self.histograms_panel = HistogramsPanel(self.session, self)
         self.calibration_panel = CalibrationPanel(self.session, self)
-        self.defenses_panel = DefensesPanel(self.session, self)
-        for panel in (self.attack_panel, self.evaluate_panel, self.defenses_panel):
+        self.defend_panel = DefendPanel(self.session, self)
+        self.detect_panel = DetectPanel(self.session, self)
+        self.certify_panel = CertifyPanel(self.session, self)
+        self.compare_panel = ComparePanel(self.session, self)
+        self.train_panel = TrainPanel(self.session, self)
+        for panel in (self.attack_panel, self.evaluate_panel, self.compare_panel):
             panel.visible_indices = self.images_panel.visible_indices
         self.panels = [self.model_panel, self.images_panel, self.attack_panel, self.confidence_panel,
                        self.log_panel, self.saliency_panel, self.evaluate_panel, self.robustness_panel,
-                       self.histograms_panel, self.calibration_panel, self.defenses_panel]
+                       self.histograms_panel, self.calibration_panel, self.defend_panel, self.detect_panel,
+                       self.certify_panel, self.compare_panel, self.train_panel]
         self._arrange_docks()
         self._make_actions()
         self._make_menus()
@@ -116,7 +120,11 @@ class MainWindow(QMainWindow):
         # beside the model, result plots beside the log. (The confidence dock stays untabbed:
         # Qt's tabifyDockWidget cannot move a dock that already sits in a tab group.)
         self.tabifyDockWidget(self.attack_panel, self.evaluate_panel)
-        self.tabifyDockWidget(self.evaluate_panel, self.defenses_panel)
+        previous = self.evaluate_panel
+        for panel in (self.defend_panel, self.detect_panel, self.certify_panel, self.compare_panel,
+                      self.train_panel):
+            self.tabifyDockWidget(previous, panel)
+            previous = panel
         self.tabifyDockWidget(self.model_panel, self.saliency_panel)
         self.tabifyDockWidget(self.log_panel, self.robustness_panel)
         self.tabifyDockWidget(self.robustness_panel, self.histograms_panel)

@@ -8,28 +8,35 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from advinspect.core.errors import AdvInspectError
+from advinspect.core.tasks import evaluate
 from advinspect.gui.main_window import MainWindow
-from advinspect.gui.panels.evaluate import histogram_bin, parse_eps_list
+from advinspect.gui.panels.evaluate_plots import histogram_bin
 
-EVAL_TIMEOUT_MS = 60_000
+EVAL_TIMEOUT_MS = 180_000  # a wait, not a sleep: generous on a shared 2-core machine
 N_IMAGES = 40
 
 
-def test_parse_eps_list() -> None:
-    assert parse_eps_list("0, 1/255,2/255 8/255") == pytest.approx((0.0, 1 / 255, 2 / 255, 8 / 255))
-    assert parse_eps_list("0.1,0,0.1") == (0.0, 0.1)
+def test_the_form_is_the_config(window: MainWindow) -> None:
+    panel = window.evaluate_panel
+    assert panel.form.field_names() == ["eps", "steps", "calibration_split", "bins", "seed", "batch_size",
+                                        "sanity_checks"]
+    assert panel.form.config(attacks=("pgd",)) == evaluate.Config()  # the defaults are the CLI's
+    panel.form.set_values({"eps": "0,1/255,8/255", "steps": "3"})
+    assert panel.form.config(attacks=("pgd",)).eps == pytest.approx((0.0, 1 / 255, 8 / 255))
+    panel.form.set_values({"eps": "0,abc"})
     with pytest.raises(AdvInspectError):
-        parse_eps_list("0,abc")
-    with pytest.raises(AdvInspectError):
-        parse_eps_list("-1")
+        panel.form.config()
+    panel.form.set_values({"eps": "-1"})
+    with pytest.raises(AdvInspectError, match="eps must be at least 0"):
+        panel.form.config()
+    assert panel.form.invalid == "eps"
 
 
 def _evaluate(qtbot, window: MainWindow):
     panel = window.evaluate_panel
     window.images_panel.select(list(range(N_IMAGES)))
     panel.set_attacks(["pgd"])
-    panel.eps_text.setText("0,0.1")
-    panel.steps.setValue(3)
+    panel.form.set_values({"eps": "0,0.1", "steps": "3", "sanity_checks": False})  # checks: tests/core
     panel.set_scope("selection")
     with qtbot.waitSignal(window.session.evaluation_changed, timeout=EVAL_TIMEOUT_MS):
         panel.run_button.click()
@@ -41,12 +48,13 @@ def test_evaluate_selection_and_link_plots_to_images(qtbot, window: MainWindow) 
     outcome = _evaluate(qtbot, window)
     assert window.errors == []
     ev = outcome.evaluation
-    assert outcome.indices.tolist() == list(range(N_IMAGES)) and ev.data["n"] == N_IMAGES
+    assert outcome.images.index.tolist() == list(range(N_IMAGES)) and ev.data["n"] == N_IMAGES
     # clean accuracy agrees with the session's own predictions on those images
     clean = float((s.probs[:N_IMAGES].argmax(1) == s.images.labels[:N_IMAGES]).mean())
     assert ev.data["clean_accuracy"] == pytest.approx(clean)
     panel = window.evaluate_panel
-    assert f"clean accuracy {100 * clean:.1f}%" in panel.summary.text()
+    assert panel.status.text() == "\n".join(outcome.summary_text())  # what `advinspect evaluate` prints
+    assert f"clean accuracy {clean:.4f} on {N_IMAGES} images" in panel.status.text()
     assert panel.progress.value() == 1000 and panel.run_button.isEnabled()
     # Robustness: the curve the core measured, eps 0 equal to clean, eps 0.1 below it
     curve = ev.data["curves"][0]
@@ -115,5 +123,43 @@ def test_evaluate_needs_two_labelled_images(qtbot, window: MainWindow, dialog_lo
     window.evaluate_panel.set_scope("selection")
     window.images_panel.select([3])
     window.evaluate_panel.run()
-    assert window.errors and "at least two images" in window.errors[-1][1]
+    assert window.errors and "at least 2 image(s)" in window.errors[-1][1]
     assert window.session.evaluation is None
+
+
+@pytest.mark.slow  # two evaluations and the CLI's plots: ~20 s on a loaded 2-core machine
+def test_the_dock_shows_what_the_cli_prints(qtbot, window: MainWindow, tmp_path, capsys) -> None:
+    from advinspect.cli.main import main as cli_main
+    from advinspect.core.data.demo import DEMO_MODEL
+    from tests.gui.panels._images import open_copies
+
+    folder = open_copies(qtbot, window, [*range(10), 90, 100], tmp_path / "images")
+    panel = window.evaluate_panel
+    panel.set_attacks(["fgsm", "pgd"])
+    panel.form.set_values({"eps": "0,0.1", "steps": "3", "sanity_checks": False})
+    panel.set_scope("all")
+    with qtbot.waitSignal(panel.finished, timeout=EVAL_TIMEOUT_MS) as blocker:
+        panel.run_button.click()
+    assert not blocker.args[0].cancelled
+    capsys.readouterr()
+    code = cli_main(["evaluate", str(DEMO_MODEL), str(folder), "--attack", "fgsm,pgd", "--eps", "0,0.1",
+                     "--steps", "3", "--no-sanity-checks", "--device", "cpu", "--out", str(tmp_path / "cli")])
+    assert code == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line and not line.startswith("wrote ")]
+    assert panel.status.text().split("\n") == printed
+    assert "clean accuracy 0.8333 on 12 images" in printed[0]  # 90 and 100 are wrong before any attack
+
+
+def test_an_evaluation_of_a_model_replaced_meanwhile_is_not_shown(qtbot, window: MainWindow) -> None:
+    from advinspect.core.tasks import defend
+
+    s, panel = window.session, window.evaluate_panel
+    window.images_panel.select(list(range(6)))
+    panel.set_attacks(["fgsm"])
+    panel.form.set_values({"eps": "0,0.1", "sanity_checks": False})
+    panel.set_scope("selection")
+    s.apply_defense(defend.Config(defense="bits:4"))  # queued first: commits before the evaluation ends
+    with qtbot.waitSignal(panel.finished, timeout=EVAL_TIMEOUT_MS):
+        panel.run_button.click()  # still sees the undefended model
+    assert s.defense is not None and s.evaluation is None
+    assert any("changed while it ran" in line for line in window.log_panel.lines)

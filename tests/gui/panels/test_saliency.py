@@ -25,9 +25,9 @@ def test_saliency_clean_then_adversarial(qtbot, window: MainWindow) -> None:
     s = window.session
     assert panel.maps is None  # hidden behind the Model tab: nothing computed
     maps = _wait_maps(qtbot, panel, panel.raise_)  # shown: maps for the current image
-    assert maps.adversarial is None and maps.clean.shape == (32, 32)
-    assert 0.0 <= maps.clean.min() and abs(maps.clean.max() - 1.0) < 1e-5
-    assert maps.targets == [s.prediction(0)]
+    assert maps.adv_maps is None and maps.maps.shape == (1, 32, 32)
+    assert 0.0 <= maps.maps.min() and abs(maps.maps.max() - 1.0) < 1e-5
+    assert maps.targets.tolist() == [s.prediction(0)]
     assert panel.items[0].image is not None and panel.items[1].image is None
     assert "not attacked" in panel.titles[1].text
     # after FGSM the adversarial gets its own map, explaining its own (flipped) prediction
@@ -35,12 +35,12 @@ def test_saliency_clean_then_adversarial(qtbot, window: MainWindow) -> None:
         run_attack(qtbot, window, "fgsm", {"eps": "0.2"}, [0])
     maps = panel.maps
     result = s.results[0]
-    assert maps.adversarial is not None and maps.adversarial.shape == (32, 32)
-    assert maps.targets == [s.prediction(0), int(result.adv_probs.argmax())]
-    assert maps.targets[0] != maps.targets[1]  # FGSM at 0.2 flips this digit
-    assert not np.allclose(maps.clean, maps.adversarial)
+    assert maps.adv_maps is not None and maps.adv_maps.shape == (1, 32, 32)
+    assert [int(maps.targets[0]), int(maps.adv_targets[0])] == [s.prediction(0), int(result.adv_probs.argmax())]
+    assert maps.targets[0] != maps.adv_targets[0]  # FGSM at 0.2 flips this digit
+    assert not np.allclose(maps.maps, maps.adv_maps)
     shown = panel.items[1].image
-    expected = blend(result.x_adv, maps.adversarial, (0.0, 1.0), panel.opacity.value() / 100,
+    expected = blend(result.x_adv, maps.adv_maps[0], (0.0, 1.0), panel.opacity.value() / 100,
                      panel.cmap_box.currentText())
     assert np.array_equal(shown, expected)
     # Grad-CAM on a chosen layer, explaining a chosen class for both images
@@ -49,7 +49,8 @@ def test_saliency_clean_then_adversarial(qtbot, window: MainWindow) -> None:
     panel.layer_box.setCurrentIndex(1)
     panel.class_box.setCurrentIndex(panel.class_box.findData(3))
     maps = _wait_maps(qtbot, panel, lambda: panel.method_box.setCurrentIndex(panel.method_box.findData("gradcam")))
-    assert maps.method == "gradcam" and maps.layer == layers[0] and maps.targets == [3, 3]
+    assert maps.method == "gradcam" and maps.layer == layers[0]
+    assert maps.targets.tolist() == [3] and maps.adv_targets.tolist() == [3]
     # opacity and colormap only redraw
     before = panel.items[0].image.copy()
     panel.cmap_box.setCurrentText("gray")
@@ -71,5 +72,5 @@ def test_gradient_free_model_gets_occlusion_only(qtbot, window: MainWindow) -> N
     assert methods == ["occlusion"]
     assert not panel.notice.isHidden() and "no gradients" in panel.notice.text()
     maps = _wait_maps(qtbot, panel, lambda: s.set_current(5))
-    assert maps.method == "occlusion" and maps.clean.shape == (32, 32) and maps.clean.max() > 0
+    assert maps.method == "occlusion" and maps.maps.shape == (1, 32, 32) and maps.maps.max() > 0
     assert window.errors == []
