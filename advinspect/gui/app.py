@@ -29,7 +29,12 @@ def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | 
 
     With `screenshot`, run FGSM on the first demo image, save the window as a PNG and exit
     (0 when saved). `trust_pickle` allows a pickled model given on the command line.
+    Raises `PlatformUnavailableError` (one line, exit 1) where Qt would abort on a missing library.
     """
+    if QApplication.instance() is None:
+        from advinspect.gui.platform_check import ensure_platform
+
+        ensure_platform()
     import pyqtgraph as pg
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
