@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from advinspect import __version__
-from advinspect.cli import attacks, defenses, models
+from advinspect.cli import attacks, defenses, doctor, models
 from advinspect.core.errors import AdvInspectError
 
 
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Without a command, opens the desktop app on the demo.")
     parser.add_argument("--version", action="version", version=f"advinspect {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (models, attacks, defenses):
+    for module in (models, attacks, defenses, doctor):
         module.register(sub)
     return parser
 

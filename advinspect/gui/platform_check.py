@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from advinspect.core.doctor import FAIL, OK, Check
 from advinspect.core.errors import AdvInspectError
 
 # soname -> (Debian/Ubuntu package, Fedora/RHEL package). The libraries Qt >= 6.5's xcb plugin
@@ -173,3 +174,24 @@ def qt_versions() -> tuple[str, str]:
     from PySide6.QtCore import qVersion
 
     return qVersion(), PySide6.__version__
+
+
+def qt_checks(env: dict[str, str] | None = None) -> list[Check]:
+    """The doctor's Qt rows: Qt / PySide6 versions and whether the platform plugin loads."""
+    try:
+        qt, pyside = qt_versions()
+    except ImportError as exc:
+        return [Check("Qt", FAIL, f"cannot import PySide6: {exc}", 'pip install "PySide6>=6.8,<6.12"')]
+    rows = [Check("Qt", OK, f"Qt {qt}, PySide6 {pyside}")]
+    gui = sys.modules.get("PySide6.QtGui")
+    app = gui.QGuiApplication.instance() if gui is not None else None
+    if app is not None:  # asked from inside the running app: the plugin evidently loaded
+        rows.append(Check("platform plugin", OK, f"{app.platformName()} (running)"))
+        return rows
+    status = check_platform(env)
+    if status.ok:
+        how = "libraries resolve" if status.checked else "not checked"
+        rows.append(Check("platform plugin", OK, f"{status.platform} ({how})"))
+    else:
+        rows.append(Check("platform plugin", FAIL, f"{status.platform} cannot load: {status.reason}", status.fix))
+    return rows

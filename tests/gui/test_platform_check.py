@@ -79,3 +79,14 @@ def test_gui_exits_cleanly_instead_of_aborting() -> None:
     assert proc.returncode == 1, proc.stderr
     assert 'Qt platform plugin "xcb" cannot load' in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_help_about_and_plugins_show_the_doctor_table(make_window, dialog_log) -> None:
+    window = make_window(start=False)
+    window.show_about()
+    window.show_plugins()
+    about, plugins_text = dialog_log.questions
+    for row in ("python", "torch", "onnxruntime", "settings folder", "plugin folder"):
+        assert f"  {row}  " in about or f"  {row} " in about
+    assert "platform plugin  offscreen (running)" in about
+    assert "plugin folder" in plugins_text and "onnxruntime" not in plugins_text
