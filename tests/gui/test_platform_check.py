@@ -90,3 +90,24 @@ def test_help_about_and_plugins_show_the_doctor_table(make_window, dialog_log) -
         assert f"  {row}  " in about or f"  {row} " in about
     assert "platform plugin  offscreen (running)" in about
     assert "plugin folder" in plugins_text and "onnxruntime" not in plugins_text
+
+
+def test_application_icon_has_every_rendered_size(qapp) -> None:
+    from advinspect.gui.app import ICONS, app_icon
+
+    assert (ICONS / "advinspect.svg").is_file()
+    sizes = {s.width() for s in app_icon().availableSizes()}
+    assert {16, 32, 48, 64, 128, 256, 512} <= sizes
+    desktop = (ICONS.parent / "advinspect.desktop").read_text()
+    assert "Icon=advinspect" in desktop and "Exec=advinspect gui %F" in desktop
+
+
+@pytest.mark.slow
+def test_smoke_entry_opens_the_demo_attacks_and_writes_a_report(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, "-m", "advinspect.gui.smoke", str(tmp_path / "report")], env=env,
+                          capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("smoke OK")
+    assert (tmp_path / "report" / "report.html").stat().st_size > 0
+    assert (tmp_path / "report" / "report.pdf").read_bytes().startswith(b"%PDF")
