@@ -4,6 +4,7 @@ message with the apt and dnf packages; the real `advinspect gui` exits 1 instead
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,16 @@ def test_smoke_entry_opens_the_demo_attacks_and_writes_a_report(tmp_path: Path) 
     assert proc.stdout.startswith("smoke OK")
     assert (tmp_path / "report" / "report.html").stat().st_size > 0
     assert (tmp_path / "report" / "report.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_bundle_requirements_cover_the_runtime_dependencies() -> None:
+    """packaging/requirements-bundle.txt repeats pyproject's list (with PySide6-Essentials, torch
+    installed CPU-only before it): a dependency added to one must reach the other."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~ ;\[]", d, maxsplit=1)[0].lower() for d in deps}
+    lines = (ROOT / "packaging" / "requirements-bundle.txt").read_text().splitlines()
+    bundled = {re.split(r"[<>=!~ ;\[]", line, maxsplit=1)[0].lower()
+               for line in lines if line.strip() and not line.startswith("#")}
+    expected = (names - {"torch", "torchvision", "pyside6"}) | {"pyside6-essentials", "pyinstaller"}
+    assert bundled == expected
