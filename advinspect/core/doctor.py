@@ -100,6 +100,19 @@ def settings_check() -> Check:
                  f"make it writable (chmod u+w {folder}) or set ADVINSPECT_SETTINGS=/a/writable/settings.ini")
 
 
+def attacks_check() -> Check:
+    """The attacks the tool offers; a built-in family that did not import (a broken install or
+    a bundle that missed a module) fails here instead of showing up as 'unknown attack'."""
+    from advinspect.core.attacks import registry
+
+    names = sorted(registry.all_attacks())
+    missing = [f for f in registry._FAMILIES if f"advinspect.core.attacks.{f}" not in sys.modules]
+    if missing:
+        return Check("attacks", FAIL, f"families missing: {', '.join(missing)}; have {', '.join(names) or 'none'}",
+                     "reinstall advinspect (or rebuild the bundle): its attack modules are not there")
+    return Check("attacks", OK, f"{len(names)}: {', '.join(names)}")
+
+
 def plugin_checks() -> list[Check]:
     """One row for the plugins that loaded, one per broken plugin, one for the folder."""
     records = plugins.load_plugins()
@@ -123,7 +136,7 @@ def plugin_checks() -> list[Check]:
 def run_checks(qt: list[Check] | None = None) -> list[Check]:
     """Every headless check in the order of the table, with the caller's Qt rows in their place."""
     return [python_check(), *torch_checks(), onnxruntime_check(), *(qt or []), display_check(),
-            settings_check(), *plugin_checks()]
+            settings_check(), attacks_check(), *plugin_checks()]
 
 
 def format_table(checks: list[Check]) -> str:

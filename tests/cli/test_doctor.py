@@ -12,7 +12,7 @@ from advinspect.core import doctor, plugins
 from advinspect.core.plugins import PluginRecord
 
 ROWS = ["python", "torch", "CUDA devices", "onnxruntime", "Qt", "platform plugin", "display",
-        "settings folder", "plugins", "plugin folder"]
+        "settings folder", "attacks", "plugins", "plugin folder"]
 
 
 def _run(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
@@ -86,6 +86,15 @@ def test_settings_folder_and_display_rows(tmp_path: Path, monkeypatch: pytest.Mo
     if doctor.sys.platform.startswith("linux"):
         assert doctor.display_check({}).status == doctor.NOTE
         assert doctor.display_check({"DISPLAY": ":0"}).value == "DISPLAY=:0"
+
+
+def test_missing_attack_family_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    assert doctor.attacks_check().status == doctor.OK
+    monkeypatch.delitem(sys.modules, "advinspect.core.attacks.deepfool")
+    row = doctor.attacks_check()
+    assert row.status == doctor.FAIL and row.value.startswith("families missing: deepfool;")
 
 
 def test_table_puts_the_fix_under_its_row() -> None:
