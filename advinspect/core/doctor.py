@@ -128,8 +128,8 @@ def plugin_checks() -> list[Check]:
         state = "enabled" if folder.is_dir() else "enabled, folder absent"
         rows.append(Check("plugin folder", OK, f"{folder} ({state})"))
     else:
-        rows.append(Check("plugin folder", OK, f"{folder} (not loaded: set {plugins.ENABLE_ENV}=1 or pass "
-                                               "--enable-plugin-folder to run its code)"))
+        rows.append(Check("plugin folder", OK, f"{folder} (not loaded: set {plugins.ENABLE_ENV}=1 "
+                                               "to run the code in it)"))
     return rows
 
 
