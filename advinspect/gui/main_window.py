@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import platform
-import sys
+import html
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +175,7 @@ class MainWindow(QMainWindow):
         self.reset_layout_action = self._action("&Reset Layout", self.reset_layout)
         self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts, "F1")
         self.about_action = self._action("&About advinspect", self.show_about)
+        self.plugins_action = self._action("&Plugins", self.show_plugins)
         self.theme_group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
         for theme in THEMES:
@@ -209,7 +209,7 @@ class MainWindow(QMainWindow):
         run_menu = bar.addMenu("&Run")
         run_menu.addActions([self.run_action, self.cancel_action])
         help_menu = bar.addMenu("&Help")
-        help_menu.addActions([self.shortcuts_action, self.about_action])
+        help_menu.addActions([self.shortcuts_action, self.plugins_action, self.about_action])
 
     def _make_status_bar(self) -> None:
         status = self.statusBar()
@@ -346,7 +346,12 @@ class MainWindow(QMainWindow):
         dialogs.inform(self, "Keyboard shortcuts", SHORTCUTS)
 
     def show_about(self) -> None:
-        dialogs.inform(self, "About advinspect", about_text())
+        dialogs.inform(self, "About advinspect", f"<pre>{html.escape(about_text())}</pre>")
+
+    def show_plugins(self) -> None:
+        from advinspect.core.doctor import format_table, plugin_checks
+
+        dialogs.inform(self, "Plugins", f"<pre>{html.escape(format_table(plugin_checks()))}</pre>")
 
     # --- settings ----------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -426,18 +431,15 @@ def system_theme() -> str:
 
 
 def about_text() -> str:
-    import numpy
+    """The version, then the same table as `advinspect doctor` (plugins and their errors included)."""
     import pyqtgraph
-    import PySide6
-    from PySide6.QtCore import qVersion
 
-    torch = sys.modules.get("torch")
+    from advinspect.core.doctor import format_table, run_checks
+    from advinspect.gui.platform_check import qt_checks
+
     lines = [
-        f"advinspect {__version__}",
-        "Inspect the adversarial robustness of image classifiers.",
-        "",
-        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}",
-        f"Qt {qVersion()}, PySide6 {PySide6.__version__}, pyqtgraph {pyqtgraph.__version__}",
-        f"numpy {numpy.__version__}, torch {getattr(torch, '__version__', 'not loaded yet')}",
+        f"advinspect {__version__}: inspect the adversarial robustness of image classifiers.",
+        f"pyqtgraph {pyqtgraph.__version__}", "",
+        format_table(run_checks(qt_checks())),
     ]
     return "\n".join(lines)

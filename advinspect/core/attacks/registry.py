@@ -1,4 +1,8 @@
-"""The one place the GUI, the CLI and reports look attacks up by name."""
+"""The one place the GUI, the CLI and reports look attacks up by name.
+
+Built-in families load first, then plugins (`advinspect.attacks` entry points and, when
+enabled, the plugins folder: see core/plugins.py); a broken plugin is recorded, never raised.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ def _load_families() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != f"advinspect.core.attacks.{family}":
                 raise  # a real missing dependency, not a family not written yet
+    from advinspect.core.plugins import load_plugins
+
+    load_plugins()
 
 
 def all_attacks() -> dict[str, type[Attack]]:
