@@ -69,8 +69,7 @@ def run_smoke(keep: str | None = None) -> int:
             if missing:
                 finish(1, f"report files missing: {', '.join(missing)}")
                 return
-            flipped = bool(outcome.result.success[0])
-            finish(0, f"FGSM on 1 image ({'flipped' if flipped else 'held'}), report in {out}")
+            finish(0, f"FGSM on 1 image ({outcome.statuses[0]}), report in {out}")
 
         session.run_job("Smoke report", job, done)
 
