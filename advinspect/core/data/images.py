@@ -1,7 +1,12 @@
 """Image files into float tensors in the model's value range, shaped to its ModelSpec.
 
-Pillow does the decoding. Large images are reduced while decoding (JPEG draft mode) or right
-after (thumbnail), so an 8000x8000 photo never becomes a 768 MB float array.
+Pillow does the decoding, and every decode is one guarded step: whatever a hostile or broken
+file makes Pillow raise (a TIFF whose tags make it raise TypeError, a truncated stream, a
+decompression bomb) becomes one `ImageLoadError` naming the file, so one file never stops a
+folder. Memory is bounded before any pixel is decoded: Pillow reads only the header on open,
+so the declared size is checked against `MAX_PIXELS` first; JPEGs are decoded at reduced scale
+(`draft`), other large images are reduced right after decoding, and only the first frame of an
+animated or multi-page file is decoded.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from advinspect.core.errors import ImageLoadError
 from advinspect.core.models.spec import ModelSpec
@@ -20,53 +25,117 @@ if TYPE_CHECKING:
     import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
-Image.MAX_IMAGE_PIXELS = 400_000_000  # decompression-bomb guard, above the 8000x8000 we promise
+# Only these decoders are ever tried, whatever the file's name: no EPS (Ghostscript), no PSD ...
+FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "GIF")
+# The promise in the README: up to 100 megapixels decode (Pillow holds at most 4 bytes per pixel,
+# so at most 400 MB before reduction); anything larger is refused from its header alone.
+MAX_PIXELS = 100_000_000
+Image.MAX_IMAGE_PIXELS = 400_000_000  # Pillow's own guard, further out than ours
+
+# EXIF orientation -> the transpose that undoes it (as ImageOps.exif_transpose does).
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
     """Decode an image file into a float32 array (H, W, C) in [0, 1], C in {1, 3}.
 
-    Grayscale (8/16-bit), RGB, RGBA (composited on white), palette and CMYK are converted; GIFs
-    give their first frame. `max_side` downsamples on load for images far larger than needed.
+    Grayscale (8/16-bit, float), RGB, RGBA (composited on white), palette and CMYK are
+    converted; animated and multi-page files give their first frame. `max_side` (the model's
+    input side) lets large images be decoded or reduced to between 2 and 4 times that side.
+    Raises ImageLoadError, one line naming the file, for anything that cannot be read.
     """
     path = Path(path)
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's notes on odd EXIF and the like
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.seek(0)
-                if max_side is not None and max(image.size) > 2 * max_side:
-                    image.draft(image.mode if image.mode in ("L", "RGB") else None, (max_side, max_side))
-                image.load()
-                return _to_array(image, max_side)
+            with Image.open(path, formats=FORMATS) as image:
+                array = _decode(image, path.name, max_side)
+    except ImageLoadError:
+        raise
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: file not found") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{path.name}: not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"{path.name}: corrupt or truncated image ({exc})") from None
+        raise ImageLoadError(f"{path.name}: not a PNG, JPEG, BMP, TIFF, WebP or GIF image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageLoadError(f"{path.name}: refused, more than {MAX_PIXELS // 1_000_000} megapixels") from None
+    except MemoryError:
+        raise ImageLoadError(f"{path.name}: out of memory while decoding") from None
+    except Exception as exc:  # noqa: BLE001 - the decode boundary: Pillow raises anything on hostile bytes
+        raise ImageLoadError(f"{path.name}: corrupt or unreadable image ({type(exc).__name__}: {exc})") from None
+    if not np.isfinite(array).all():
+        raise ImageLoadError(f"{path.name}: pixel values include NaN or infinity")
+    return array
 
 
-def _to_array(image: Image.Image, max_side: int | None) -> np.ndarray:
-    image = ImageOps.exif_transpose(image) or image
-    if max_side is not None and max(image.size) > 2 * max_side:
-        image.thumbnail((2 * max_side, 2 * max_side), Image.Resampling.BOX)
+def _decode(image: Image.Image, name: str, max_side: int | None) -> np.ndarray:
+    """Check the header, then decode the first frame as small as the model allows."""
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageLoadError(f"{name}: declares an empty {width}x{height} image")
+    if width * height > MAX_PIXELS:
+        raise ImageLoadError(
+            f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
+            f"more than the {MAX_PIXELS // 1_000_000} megapixels an image may have"
+        )
+    orientation = image.getexif().get(0x0112)
+    if max_side is not None and image.format in ("JPEG", "MPO"):
+        image.draft(image.mode if image.mode in ("L", "RGB") else None, (2 * max_side, 2 * max_side))
+    image.load()
+    if image.mode == "F":  # float TIFFs: refuse NaN/Inf before any averaging hides or spreads them
+        if not np.isfinite(np.asarray(image)).all():
+            raise ImageLoadError(f"{name}: pixel values include NaN or infinity")
+    sixteen_bit = image.mode.startswith("I;16")
+    image = _reduce(_canonical_mode(image), max_side)
+    if isinstance(orientation, int) and orientation in _ORIENTATION:
+        image = image.transpose(_ORIENTATION[orientation])
+    return _to_array(image, sixteen_bit)
+
+
+def _canonical_mode(image: Image.Image) -> Image.Image:
+    """One of L, RGB, RGBA, I, F: the modes Pillow can reduce and we can scale to [0, 1]."""
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
+    if mode in ("L", "RGB", "RGBA", "I", "F"):
+        return image
+    if mode.startswith("I;16"):
+        return image.convert("I")
+    if mode in ("LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in image.info):
+        return image.convert("RGBA")
+    if mode == "1":
+        return image.convert("L")
+    return image.convert("RGB")
+
+
+def _reduce(image: Image.Image, max_side: int | None) -> Image.Image:
+    """Box-reduce by a whole factor so the short side stays at least twice `max_side`."""
+    if max_side is None:
+        return image
+    factor = min(image.size) // (2 * max_side)
+    return image.reduce(factor) if factor > 1 else image
+
+
+def _to_array(image: Image.Image, sixteen_bit: bool = False) -> np.ndarray:
+    """An L, RGB, RGBA, I or F image as float32 (H, W, C) in [0, 1]; alpha composited on white.
+    A 16-bit file is scaled by 65535 even when dark; other integer images by 255 unless wider."""
+    mode = image.mode
+    if mode == "I":
         array = np.asarray(image, dtype=np.float32)
-        scale = 65535.0 if mode.startswith("I;16") or array.max() > 255 else 255.0
+        scale = 65535.0 if sixteen_bit or array.max() > 255 else 255.0
         return np.clip(array / scale, 0, 1)[..., None]
     if mode == "F":
         array = np.asarray(image, dtype=np.float32)
         return np.clip(array / (255.0 if array.max() > 1 else 1.0), 0, 1)[..., None]
-    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba).convert("RGB")
-    elif mode in ("1", "L"):
-        image = image.convert("L")
-    elif mode != "RGB":
-        image = image.convert("RGB")
+    if mode == "RGBA":
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image).convert("RGB")
     array = np.asarray(image, dtype=np.float32) / 255.0
     return array[..., None] if array.ndim == 2 else array
 
