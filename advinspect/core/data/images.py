@@ -64,13 +64,14 @@ def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: file not found") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{path.name}: not a PNG, JPEG, BMP, TIFF, WebP or GIF image") from None
+        raise ImageLoadError(f"{path.name}: not a PNG, JPEG, BMP, TIFF, WebP or GIF image, or its header is corrupt") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError(f"{path.name}: refused, more than {MAX_PIXELS // 1_000_000} megapixels") from None
+        raise ImageLoadError(f"{path.name}: refused, more than {MAX_PIXELS / 1e6:g} megapixels") from None
     except MemoryError:
         raise ImageLoadError(f"{path.name}: out of memory while decoding") from None
     except Exception as exc:  # noqa: BLE001 - the decode boundary: Pillow raises anything on hostile bytes
-        raise ImageLoadError(f"{path.name}: corrupt or unreadable image ({type(exc).__name__}: {exc})") from None
+        detail = " ".join(str(exc).split())[:200]  # one line, however long Pillow's message
+        raise ImageLoadError(f"{path.name}: corrupt or unreadable image ({type(exc).__name__}: {detail})") from None
     if not np.isfinite(array).all():
         raise ImageLoadError(f"{path.name}: pixel values include NaN or infinity")
     return array
@@ -83,8 +84,8 @@ def _decode(image: Image.Image, name: str, max_side: int | None) -> np.ndarray:
         raise ImageLoadError(f"{name}: declares an empty {width}x{height} image")
     if width * height > MAX_PIXELS:
         raise ImageLoadError(
-            f"{name}: {width}x{height} is {width * height / 1e6:.0f} megapixels, "
-            f"more than the {MAX_PIXELS // 1_000_000} megapixels an image may have"
+            f"{name}: refused, {width}x{height} is {width * height / 1e6:.1f} megapixels, "
+            f"more than the {MAX_PIXELS / 1e6:g} an image may have"
         )
     orientation = image.getexif().get(0x0112)
     if max_side is not None and image.format in ("JPEG", "MPO"):
