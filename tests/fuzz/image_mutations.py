@@ -227,8 +227,8 @@ def _tiff_types(data: bytearray, rng: random.Random) -> None:
     except struct.error:
         return
     for offset, _tag in rng.sample(entries, k=min(len(entries), rng.randint(1, 3))):
-        if rng.random() < 0.6:
-            struct.pack_into("<H", data, offset + 2, rng.randint(0, 18))  # the entry's type
+        if rng.random() < 0.6:  # the entry's type: mostly the confusing ones (ASCII, RATIONAL, FLOAT ...)
+            struct.pack_into("<H", data, offset + 2, rng.choice((2, 5, 10, 11, 12, rng.randint(0, 18))))
         else:
             struct.pack_into("<I", data, offset + 4, rng.choice(_INTERESTING))  # its count
 
@@ -246,7 +246,7 @@ def mutate(fmt: str, data: bytes, rng: random.Random) -> tuple[str, bytes]:
         ("flip", _flip), ("truncate", _truncate), ("header", _header), ("dims", _dims(fmt)), ("splice", _splice),
     ]
     if fmt == "TIFF":
-        choices.append(("tiff-types", _tiff_types))
+        choices += [("tiff-types", _tiff_types)] * 2
     out = bytearray(data)
     names = []
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
