@@ -38,40 +38,57 @@ from tests.fuzz.image_mutations import (  # noqa: E402
     webp_declaring,
 )
 
-SPEC = ModelSpec(input_shape=(3, 224, 224))
+SPECS = (ModelSpec(input_shape=(3, 224, 224)), ModelSpec(input_shape=(1, 28, 28), resize="center-crop"))
 
 
-def run_case(path: Path, timeout: float) -> dict:
-    """Load one file in a forked child; report its status, one-line detail, peak RSS and time."""
-    read_end, write_end = os.pipe()
-    started = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:  # the child: load, report, leave without running the parent's cleanup
+def _load(path: Path, spec: ModelSpec) -> dict:
+    try:
+        batch = load_images([ImageItem(path, path.name)], spec)
+        status, detail = ("loaded", "") if len(batch) else ("error", batch.errors[0])
+    except BaseException as exc:  # noqa: BLE001 - counting exactly these is the point
+        status, detail = "uncaught", f"{type(exc).__name__}: {exc}"
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"status": status, "detail": detail[:300], "peak_kb": peak_kb}
+
+
+def run_group(paths: list[Path], specs: list[ModelSpec], timeout: float) -> list[dict]:
+    """Load files one after another in a forked child, one JSON line back per file. A file that
+    takes longer than `timeout` is a hang (the child is killed); a child that dies is a crash on
+    the file it was loading; either way the rest go on in a new child. A file's peak is the
+    child's high-water mark so far: an upper bound of its own."""
+    results: list[dict] = []
+    while len(results) < len(paths):
+        todo = list(zip(paths[len(results) :], specs[len(results) :], strict=True))
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: load, report, leave without running the parent's cleanup
+            os.close(read_end)
+            for path, spec in todo:
+                os.write(write_end, (json.dumps(_load(path, spec)) + "\n").encode())
+            os._exit(0)
+        os.close(write_end)
+        buffer, started = b"", time.perf_counter()
+        for _ in todo:
+            while b"\n" not in buffer:
+                ready, _, _ = select.select([read_end], [], [], timeout)
+                chunk = os.read(read_end, 65536) if ready else None
+                if not chunk:
+                    break
+                buffer += chunk
+            if b"\n" not in buffer:
+                if chunk is None:
+                    os.kill(pid, signal.SIGKILL)
+                    results.append({"status": "hang", "detail": f"over {timeout:g} s", "peak_kb": 0, "seconds": timeout})
+                else:
+                    results.append({"status": "crash", "detail": "the child died", "peak_kb": 0, "seconds": 0.0})
+                break
+            line, buffer = buffer.split(b"\n", 1)
+            now = time.perf_counter()
+            results.append({**json.loads(line), "seconds": now - started})
+            started = now
         os.close(read_end)
-        try:
-            batch = load_images([ImageItem(path, path.name)], SPEC)
-            status, detail = ("loaded", "") if len(batch) else ("error", batch.errors[0])
-        except BaseException as exc:  # noqa: BLE001 - counting exactly these is the point
-            status, detail = "uncaught", f"{type(exc).__name__}: {exc}"
-        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        os.write(write_end, json.dumps({"status": status, "detail": detail[:300], "peak_kb": peak_kb}).encode())
-        os._exit(0)
-    os.close(write_end)
-    ready, _, _ = select.select([read_end], [], [], timeout)
-    if not ready:
-        os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        os.close(read_end)
-        return {"status": "hang", "detail": f"over {timeout:g} s", "peak_kb": 0, "seconds": timeout}
-    chunks = []
-    while chunk := os.read(read_end, 65536):
-        chunks.append(chunk)
-    os.close(read_end)
-    _, wait_status = os.waitpid(pid, 0)
-    seconds = time.perf_counter() - started
-    if not chunks:
-        return {"status": "crash", "detail": f"wait status {wait_status}", "peak_kb": 0, "seconds": seconds}
-    return {**json.loads(b"".join(chunks)), "seconds": seconds}
+    return results
 
 
 def bomb_files(folder: Path) -> list[Path]:
@@ -101,32 +118,41 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=20.0)
+    parser.add_argument("--group", type=int, default=25, help="files per forked child")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        warm = folder / "warm.png"
+        warm.write_bytes(next(cases(1, 0))[1])
+        load_images([ImageItem(warm, warm.name)], SPECS[0])  # Pillow's plugins, imported once before forking
         print("bombs (one process each):")
         for path in bomb_files(folder):
-            result = run_case(path, args.timeout)
+            (result,) = run_group([path], [SPECS[0]], args.timeout)
             print(f"  {path.name:36s} {path.stat().st_size:>9,d} B  {result['status']:8s} "
                   f"peak {result['peak_kb'] / 1024:7.0f} MB  {result['seconds']:5.2f} s  {result['detail'][:90]}")
 
         counts: collections.Counter[str] = collections.Counter()
         details: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
         worst_peak, worst_time, started = (0, ""), (0.0, ""), time.perf_counter()
-        for index, (name, data) in enumerate(cases(args.cases, args.seed)):
-            path = folder / name
-            path.write_bytes(data)
-            result = run_case(path, args.timeout)
-            path.unlink()
-            counts[result["status"]] += 1
-            if result["status"] != "loaded":
-                kind = result["detail"].split(": ", 1)[-1].split("(")[0][:60]
-                details[result["status"]][kind if result["status"] == "error" else f"{name}: {result['detail']}"] += 1
-            worst_peak = max(worst_peak, (result["peak_kb"], name))
-            worst_time = max(worst_time, (result["seconds"], name))
-            if (index + 1) % 1000 == 0:
-                print(f"  {index + 1} cases, {dict(counts)}", flush=True)
+        names = []
+        for index, (name, data) in enumerate(cases(args.cases, args.seed), start=1):
+            (folder / name).write_bytes(data)
+            names.append(name)
+            if len(names) < args.group and index < args.cases:
+                continue
+            specs = [SPECS[int(n[:5]) % 2] for n in names]  # names start with the case's index
+            for name, result in zip(names, run_group([folder / n for n in names], specs, args.timeout), strict=True):
+                (folder / name).unlink()
+                counts[result["status"]] += 1
+                if result["status"] != "loaded":
+                    kind = result["detail"].split(": ", 1)[-1].split("(")[0][:60]
+                    details[result["status"]][kind if result["status"] == "error" else f"{name}: {result['detail']}"] += 1
+                worst_peak = max(worst_peak, (result["peak_kb"], name))
+                worst_time = max(worst_time, (result["seconds"], name))
+            names = []
+            if index % 1000 == 0:
+                print(f"  {index} cases, {dict(counts)}", flush=True)
 
     print(f"\n{args.cases} mutated files (seed {args.seed}) in {time.perf_counter() - started:.0f} s: {dict(counts)}")
     print(f"uncaught {counts['uncaught']}, crashes {counts['crash']}, hangs (> {args.timeout:g} s) {counts['hang']}")

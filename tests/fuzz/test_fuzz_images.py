@@ -13,6 +13,7 @@ from advinspect.core.models import ModelSpec
 from tests.fuzz.image_mutations import SUFFIX, cases, seed_images
 
 SPEC = ModelSpec(input_shape=(3, 16, 16))
+CROP = ModelSpec(input_shape=(1, 24, 24), resize="center-crop")
 CASES = 400
 
 
@@ -24,17 +25,21 @@ def test_every_seed_loads(tmp_path):
     assert batch.errors == [] and len(batch) == len(seed_images())
 
 
-@pytest.mark.parametrize("seed", [5])  # reaches a TIFF whose tag types made Pillow raise TypeError
-def test_mutated_images_never_escape(tmp_path, seed):
+@pytest.mark.parametrize(
+    ("seed", "spec"),
+    [(5, SPEC), (6, CROP)],  # seed 5 reaches a TIFF whose tag types made Pillow raise TypeError
+    ids=["rgb-resize", "gray-center-crop"],
+)
+def test_mutated_images_never_escape(tmp_path, seed, spec):
     for name, data in cases(CASES, seed):
         (tmp_path / name).write_bytes(data)
     items = collect_images([tmp_path])
     assert len(items) == CASES
-    batch = load_images(items, SPEC)  # raises nothing, whatever the files hold
+    batch = load_images(items, spec)  # raises nothing, whatever the files hold
     assert len(batch) + len(batch.errors) == CASES
     loaded = {item.name for item in batch.items}
     failed = {line.split(": ", 1)[0] for line in batch.errors}
     assert loaded | failed == {item.name for item in items} and not loaded & failed
     assert all("\n" not in line and len(line) < 400 for line in batch.errors)
-    assert batch.x.shape == (len(batch), *SPEC.input_shape) and bool(batch.x.isfinite().all())
+    assert batch.x.shape == (len(batch), *spec.input_shape) and bool(batch.x.isfinite().all())
     assert len(batch) > CASES // 10  # the mutations reach the decoders, not only the file signatures

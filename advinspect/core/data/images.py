@@ -161,22 +161,21 @@ def fit_to_spec(array: np.ndarray, spec: ModelSpec) -> np.ndarray:
 
 
 def _resize(array: np.ndarray, height: int, width: int, *, crop: bool) -> np.ndarray:
-    """Bilinear resize (through Pillow, per channel in float mode); center-crop keeps aspect."""
+    """Bilinear resize (through Pillow, per channel in float mode). Center-crop keeps the aspect:
+    it takes the centre region of the target's aspect in source pixels and resizes only that,
+    so a very long thin image never becomes a huge intermediate array."""
     h, w = array.shape[:2]
+    box = (0.0, 0.0, float(w), float(h))
     if crop:
-        scale = max(height / h, width / w)  # resize the short side, then crop the centre
-        new_h, new_w = max(height, round(h * scale)), max(width, round(w * scale))
-    else:
-        new_h, new_w = height, width
+        scale = min(h / height, w / width)
+        crop_h, crop_w = height * scale, width * scale
+        top, left = (h - crop_h) / 2, (w - crop_w) / 2
+        box = (left, top, left + crop_w, top + crop_h)
     channels = [
-        np.asarray(Image.fromarray(array[..., c]).resize((new_w, new_h), Image.Resampling.BILINEAR))
+        np.asarray(Image.fromarray(np.ascontiguousarray(array[..., c])).resize((width, height), Image.Resampling.BILINEAR, box=box))
         for c in range(array.shape[2])
     ]
-    out = np.stack(channels, axis=2)
-    if crop:
-        top, left = (new_h - height) // 2, (new_w - width) // 2
-        out = out[top : top + height, left : left + width]
-    return np.clip(out, 0.0, 1.0)
+    return np.clip(np.stack(channels, axis=2), 0.0, 1.0)
 
 
 def load_image(path: str | Path, spec: ModelSpec) -> torch.Tensor:

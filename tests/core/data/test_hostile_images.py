@@ -189,3 +189,21 @@ def test_animated_webp_and_multipage_tiff_give_the_first_frame(tmp_path):
 def test_dark_16_bit_image_keeps_its_scale(tmp_path):
     Image.fromarray(np.full((4, 4), 200, np.uint16)).save(tmp_path / "dark16.png")
     assert read_image(tmp_path / "dark16.png").max() == pytest.approx(200 / 65535)
+
+
+def test_center_crop_of_a_thin_image_stays_small():
+    """A 2x4000 strip cropped to 224x224 once made a 224x448000 intermediate (400 MB a channel)."""
+    import tracemalloc
+
+    from advinspect.core.data.images import fit_to_spec
+
+    strip = np.zeros((2, 4000, 1), np.float32)
+    strip[:, 1990:2010] = 1.0  # white around the centre only
+    tracemalloc.start()
+    try:
+        x = fit_to_spec(strip, ModelSpec(input_shape=(1, 224, 224), resize="center-crop"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert x.shape == (1, 224, 224) and peak < 5_000_000
+    assert x.min() == 1.0  # the centre (2x2 source pixels), magnified
