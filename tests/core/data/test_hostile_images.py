@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from advinspect.core.data import collect_images, images, load_images, read_image
-from advinspect.core.errors import ImageLoadError
+from advinspect.core.errors import AdvInspectError, ImageLoadError
 from advinspect.core.models import ModelSpec
 from tests.fuzz.image_mutations import (
     animated_webp_declaring,
@@ -207,3 +207,18 @@ def test_center_crop_of_a_thin_image_stays_small():
         tracemalloc.stop()
     assert x.shape == (1, 224, 224) and peak < 5_000_000
     assert x.min() == 1.0  # the centre (2x2 source pixels), magnified
+
+
+def test_unreadable_folder_is_one_line(tmp_path, monkeypatch):
+    """An unreadable folder (permissions, a vanished network share) is one line, not a traceback."""
+    (tmp_path / "locked").mkdir()
+    real_iterdir = Path.iterdir
+
+    def iterdir(self):
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(AdvInspectError, match="cannot read folder .*locked: Permission denied"):
+        collect_images([tmp_path / "locked"])
