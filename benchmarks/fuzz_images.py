@@ -119,6 +119,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--group", type=int, default=25, help="files per forked child")
+    parser.add_argument("--keep", type=Path, default=Path("fuzz_findings"),
+                        help="folder where uncaught, crashing and hanging files are copied")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +145,12 @@ def main() -> None:
                 continue
             specs = [SPECS[int(n[:5]) % 2] for n in names]  # names start with the case's index
             for name, result in zip(names, run_group([folder / n for n in names], specs, args.timeout), strict=True):
-                (folder / name).unlink()
+                if result["status"] in ("uncaught", "crash", "hang"):
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                    (folder / name).replace(args.keep / name)
+                    print(f"  {result['status']}: {name} -> {args.keep / name}: {result['detail']}", flush=True)
+                else:
+                    (folder / name).unlink()
                 counts[result["status"]] += 1
                 if result["status"] != "loaded":
                     kind = result["detail"].split(": ", 1)[-1].split("(")[0][:60]

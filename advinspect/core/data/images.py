@@ -30,6 +30,9 @@ FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "GIF")
 # The promise in the README: up to 100 megapixels decode (Pillow holds at most 4 bytes per pixel,
 # so at most 400 MB before reduction); anything larger is refused from its header alone.
 MAX_PIXELS = 100_000_000
+# and no side longer than JPEG's own limit: Pillow's raw decoder reads a row in 64 KB steps,
+# joining them anew at each step, so a 4-million-pixel-wide row takes minutes to decode.
+MAX_SIDE = 65_535
 Image.MAX_IMAGE_PIXELS = 400_000_000  # Pillow's own guard, further out than ours
 
 # EXIF orientation -> the transpose that undoes it (as ImageOps.exif_transpose does).
@@ -82,6 +85,8 @@ def _decode(image: Image.Image, name: str, max_side: int | None) -> np.ndarray:
     width, height = image.size
     if width < 1 or height < 1:
         raise ImageLoadError(f"{name}: declares an empty {width}x{height} image")
+    if max(width, height) > MAX_SIDE:
+        raise ImageLoadError(f"{name}: refused, {width}x{height} has a side longer than {MAX_SIDE} pixels")
     if width * height > MAX_PIXELS:
         raise ImageLoadError(
             f"{name}: refused, {width}x{height} is {width * height / 1e6:.1f} megapixels, "

@@ -222,3 +222,11 @@ def test_unreadable_folder_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "iterdir", iterdir)
     with pytest.raises(AdvInspectError, match="cannot read folder .*locked: Permission denied"):
         collect_images([tmp_path / "locked"])
+
+
+def test_very_wide_image_is_refused_from_the_header(tmp_path):
+    """42 megapixels in rows 4 million pixels wide: Pillow's raw decoder took minutes (a hang in
+    the long fuzz run); refused by its side, before decoding."""
+    (tmp_path / "wide.webp").write_bytes(animated_webp_declaring(4194316, 10))
+    with pytest.raises(ImageLoadError, match="wide.webp: refused, 4194316x10 has a side longer than 65535"):
+        read_image(tmp_path / "wide.webp", max_side=32)
