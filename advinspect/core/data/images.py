@@ -171,11 +171,13 @@ def _resize(array: np.ndarray, height: int, width: int, *, crop: bool) -> np.nda
     so a very long thin image never becomes a huge intermediate array."""
     h, w = array.shape[:2]
     box = (0.0, 0.0, float(w), float(h))
-    if crop:
-        scale = min(h / height, w / width)
-        crop_h, crop_w = height * scale, width * scale
-        top, left = (h - crop_h) / 2, (w - crop_w) / 2
-        box = (left, top, left + crop_w, top + crop_h)
+    if crop:  # the limiting side is taken whole, exactly (no rounding past the image's edge)
+        if h * width <= w * height:
+            crop_w = min(float(w), width * h / height)
+            box = ((w - crop_w) / 2, 0.0, (w + crop_w) / 2, float(h))
+        else:
+            crop_h = min(float(h), height * w / width)
+            box = (0.0, (h - crop_h) / 2, float(w), (h + crop_h) / 2)
     channels = [
         np.asarray(Image.fromarray(np.ascontiguousarray(array[..., c])).resize((width, height), Image.Resampling.BILINEAR, box=box))
         for c in range(array.shape[2])

@@ -231,3 +231,13 @@ def test_very_wide_image_is_refused_from_the_header(tmp_path):
     (tmp_path / "wide.webp").write_bytes(animated_webp_declaring(4194316, 10))
     with pytest.raises(ImageLoadError, match="wide.webp: refused, 4194316x10 has a side longer than 65535"):
         read_image(tmp_path / "wide.webp", max_side=32)
+
+
+@pytest.mark.parametrize("shape", [(29, 88), (88, 29), (58, 355), (1, 1), (28, 28)])
+def test_center_crop_box_never_leaves_the_image(shape):
+    """29x88 into 28x28 once rounded the crop box to -1.8e-15 and Pillow raised ValueError
+    (found by the long fuzz run)."""
+    from advinspect.core.data.images import fit_to_spec
+
+    x = fit_to_spec(np.full((*shape, 1), 0.5, np.float32), ModelSpec(input_shape=(1, 28, 28), resize="center-crop"))
+    assert x.shape == (1, 28, 28) and np.allclose(x, 0.5)
