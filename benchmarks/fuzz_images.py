@@ -19,6 +19,7 @@ import os
 import resource
 import select
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -96,6 +97,7 @@ def bomb_files(folder: Path) -> list[Path]:
     files = {
         "rgba_20000x20000.png": None,
         "rgba_10000x10000_at_the_limit.png": None,
+        "rgb_10000x10000_at_the_limit.jpg": None,
         "still_16383x16383.webp": webp_declaring(16383, 16383),
         "animated_4194336x32.webp": animated_webp_declaring(4194336, 32),
         "ifdrational.tif": tiff_ifdrational(),
@@ -103,7 +105,11 @@ def bomb_files(folder: Path) -> list[Path]:
     paths = []
     for name, data in files.items():
         path = folder / name
-        if data is None:
+        if name.endswith(".jpg"):  # encoded in another process, so this one stays small
+            script = ("import sys; from PIL import Image; "
+                      "Image.effect_noise((10000, 10000), 60).convert('RGB').save(sys.argv[1], quality=90)")
+            subprocess.run([sys.executable, "-c", script, str(path)], check=True)
+        elif data is None:
             side = int(name.split("_")[1].split("x")[0])
             with path.open("wb") as out:
                 png_zeros_streamed(side, side, out)

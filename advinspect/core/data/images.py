@@ -47,12 +47,14 @@ _ORIENTATION = {
 }
 
 
-def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
+def read_image(path: str | Path, max_side: int | None = None, *, keep_aspect: bool = True) -> np.ndarray:
     """Decode an image file into a float32 array (H, W, C) in [0, 1], C in {1, 3}.
 
     Grayscale (8/16-bit, float), RGB, RGBA (composited on white), palette and CMYK are
     converted; animated and multi-page files give their first frame. `max_side` (the model's
-    input side) lets large images be decoded or reduced to between 2 and 4 times that side.
+    input side) lets large images be decoded or reduced to between 2 and 4 times that side: the
+    short side with `keep_aspect`, else each side on its own (for a model that squashes the image
+    to its input anyway, so a 65535x900 strip never becomes a 700 MB float array).
     Raises ImageLoadError, one line naming the file, for anything that cannot be read.
     """
     path = Path(path)
@@ -61,7 +63,7 @@ def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
             warnings.simplefilter("ignore")  # Pillow's notes on odd EXIF and the like
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=FORMATS) as image:
-                array = _decode(image, path.name, max_side)
+                array = _decode(image, path.name, max_side, keep_aspect)
     except ImageLoadError:
         raise
     except FileNotFoundError:
@@ -80,7 +82,7 @@ def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
     return array
 
 
-def _decode(image: Image.Image, name: str, max_side: int | None) -> np.ndarray:
+def _decode(image: Image.Image, name: str, max_side: int | None, keep_aspect: bool) -> np.ndarray:
     """Check the header, then decode the first frame as small as the model allows."""
     width, height = image.size
     if width < 1 or height < 1:
@@ -100,7 +102,7 @@ def _decode(image: Image.Image, name: str, max_side: int | None) -> np.ndarray:
         if not np.isfinite(np.asarray(image)).all():
             raise ImageLoadError(f"{name}: pixel values include NaN or infinity")
     sixteen_bit = image.mode.startswith("I;16")
-    image = _reduce(_canonical_mode(image), max_side)
+    image = _reduce(_canonical_mode(image), max_side, keep_aspect)
     if isinstance(orientation, int) and orientation in _ORIENTATION:
         image = image.transpose(_ORIENTATION[orientation])
     return _to_array(image, sixteen_bit)
@@ -120,12 +122,15 @@ def _canonical_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _reduce(image: Image.Image, max_side: int | None) -> Image.Image:
-    """Box-reduce by a whole factor so the short side stays at least twice `max_side`."""
+def _reduce(image: Image.Image, max_side: int | None, keep_aspect: bool) -> Image.Image:
+    """Box-reduce by whole factors so each side (or the short one, keeping the aspect) stays at
+    least twice `max_side`."""
     if max_side is None:
         return image
-    factor = min(image.size) // (2 * max_side)
-    return image.reduce(factor) if factor > 1 else image
+    fx, fy = (max(1, side // (2 * max_side)) for side in image.size)
+    if keep_aspect:
+        fx = fy = min(fx, fy)
+    return image.reduce((fx, fy)) if max(fx, fy) > 1 else image
 
 
 def _to_array(image: Image.Image, sixteen_bit: bool = False) -> np.ndarray:
@@ -191,7 +196,8 @@ def load_image(path: str | Path, spec: ModelSpec) -> torch.Tensor:
 
     assert spec.input_shape is not None
     max_side = max(spec.input_shape[1:])
-    return torch.from_numpy(fit_to_spec(read_image(path, max_side=max_side), spec))
+    array = read_image(path, max_side=max_side, keep_aspect=spec.resize != "resize")
+    return torch.from_numpy(fit_to_spec(array, spec))
 
 
 def to_uint8_image(x: np.ndarray, value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:

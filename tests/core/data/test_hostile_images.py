@@ -241,3 +241,16 @@ def test_center_crop_box_never_leaves_the_image(shape):
 
     x = fit_to_spec(np.full((*shape, 1), 0.5, np.float32), ModelSpec(input_shape=(1, 28, 28), resize="center-crop"))
     assert x.shape == (1, 28, 28) and np.allclose(x, 0.5)
+
+
+def test_long_strip_is_reduced_per_side_when_the_model_squashes(tmp_path):
+    """A 6000x90 strip for a 16x16 model that resizes: each side is reduced on its own (it would
+    stay 6000 wide, keeping the aspect); with center-crop the aspect is kept."""
+    strip = np.zeros((90, 6000), np.uint8)
+    strip[:, 3000:] = 255
+    Image.fromarray(strip).save(tmp_path / "strip.png")
+    squashed = read_image(tmp_path / "strip.png", max_side=16, keep_aspect=False)
+    kept = read_image(tmp_path / "strip.png", max_side=16)
+    assert squashed.shape == (45, 33, 1) and kept.shape == (45, 3000, 1)  # 6000//32 = 187, 90//32 = 2
+    x = images.load_image(tmp_path / "strip.png", ModelSpec(input_shape=(1, 16, 16)))
+    assert x[0, :, :7].max() == 0.0 and x[0, :, 9:].min() == 1.0  # left half black, right white
