@@ -135,19 +135,21 @@ def _reduce(image: Image.Image, max_side: int | None, keep_aspect: bool) -> Imag
 
 def _to_array(image: Image.Image, sixteen_bit: bool = False) -> np.ndarray:
     """An L, RGB, RGBA, I or F image as float32 (H, W, C) in [0, 1]; alpha composited on white.
-    A 16-bit file is scaled by 65535 even when dark; other integer images by 255 unless wider."""
+    A 16-bit file is scaled by 65535 even when dark; other integer images by 255 unless wider.
+    Scaled in place: one float array at a time, however large the image."""
     mode = image.mode
-    if mode == "I":
-        array = np.asarray(image, dtype=np.float32)
-        scale = 65535.0 if sixteen_bit or array.max() > 255 else 255.0
-        return np.clip(array / scale, 0, 1)[..., None]
-    if mode == "F":
-        array = np.asarray(image, dtype=np.float32)
-        return np.clip(array / (255.0 if array.max() > 1 else 1.0), 0, 1)[..., None]
     if mode == "RGBA":
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image).convert("RGB")
-    array = np.asarray(image, dtype=np.float32) / 255.0
+    array = np.asarray(image).astype(np.float32)  # a fresh, writable copy
+    if mode == "I":
+        scale = 65535.0 if sixteen_bit or array.max() > 255 else 255.0
+    elif mode == "F":
+        scale = 255.0 if array.max() > 1 else 1.0
+    else:
+        scale = 255.0
+    np.divide(array, scale, out=array)
+    np.clip(array, 0.0, 1.0, out=array)
     return array[..., None] if array.ndim == 2 else array
 
 
