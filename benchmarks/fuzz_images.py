@@ -99,6 +99,7 @@ def bomb_files(folder: Path) -> list[Path]:
         "rgba_10000x10000_at_the_limit.png": None,
         "rgb_10000x10000_at_the_limit.jpg": None,
         "still_16383x16383.webp": webp_declaring(16383, 16383),
+        "still_7071x7071_at_the_limit.webp": webp_declaring(7071, 7071),
         "animated_4194336x32.webp": animated_webp_declaring(4194336, 32),
         "ifdrational.tif": tiff_ifdrational(),
     }

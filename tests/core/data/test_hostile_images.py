@@ -110,7 +110,7 @@ BOMBS = {
 @pytest.mark.parametrize("name", sorted(BOMBS))
 def test_bombs_are_refused_from_the_header(tmp_path, name):
     (tmp_path / name).write_bytes(BOMBS[name]())
-    limit = r"(is [\d.]+ megapixels, more than the 100 an image may have|has a side longer than 65535 pixels)"
+    limit = r"(is [\d.]+ megapixels, more than the (100 an|50 a WEBP) image may have|has a side longer than 65535 pixels)"
     with pytest.raises(ImageLoadError, match=rf"^{name}: refused, \d+x\d+ {limit}$"):
         read_image(tmp_path / name, max_side=32)
 
@@ -254,3 +254,10 @@ def test_long_strip_is_reduced_per_side_when_the_model_squashes(tmp_path):
     assert squashed.shape == (45, 33, 1) and kept.shape == (45, 3000, 1)  # 6000//32 = 187, 90//32 = 2
     x = images.load_image(tmp_path / "strip.png", ModelSpec(input_shape=(1, 16, 16)))
     assert x[0, :, :7].max() == 0.0 and x[0, :, 9:].min() == 1.0  # left half black, right white
+
+
+def test_webp_has_half_the_pixel_limit(tmp_path):
+    """WebP decoding holds about 16 bytes a pixel (twice the others): 60 megapixels is refused."""
+    (tmp_path / "big.webp").write_bytes(webp_declaring(8000, 7500))
+    with pytest.raises(ImageLoadError, match="big.webp: refused, 8000x7500 is 60.0 megapixels, more than the 50 a WEBP"):
+        read_image(tmp_path / "big.webp", max_side=32)
