@@ -3,27 +3,89 @@
 The GUI thread never runs a forward or backward pass: it submits a job (a plain function
 `fn(progress, cancel) -> result`), and gets progress and the result back through queued signals.
 Only plain Python / numpy data crosses: no Qt object is created in the worker (napari #2598).
+Errors cross as the exception objects themselves (callers match `AdvInspectError` subclasses with
+`isinstance`, never the message text) and Python warnings raised inside a job are relayed too.
+
+A job that never reaches a cancel point (a forward pass that takes minutes) cannot be stopped
+from Python. `shutdown` then keeps the thread referenced (`stragglers`) instead of destroying it
+while it runs: Qt aborts the whole process on 'QThread: Destroyed while thread is still running'.
+`wait_for_stragglers` (called at exit) lets such a job end before the interpreter goes.
 """
 
 from __future__ import annotations
 
+import atexit
 import itertools
+import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from advinspect.core.errors import AdvInspectError
+from advinspect.core.errors import AdvInspectError, CancelledError
 from advinspect.core.jobs import CancelToken, Progress, ProgressEvent
 
 JobFn = Callable[[Progress, CancelToken], Any]
+ErrorCallback = Callable[[BaseException, str], None]
 
 # Progress without a preview is forwarded at most this often: a folder of 10,000 images must not
 # queue 10,000 events. Previews are already rate-limited by the attack engine.
 _MIN_PROGRESS_INTERVAL = 0.03
+# How long closing the window waits for a cancelled job to stop before it hides the window and
+# lets the job end in the background (a cancel point is reached within one step, milliseconds).
+SHUTDOWN_WAIT_MS = 3000
+
+
+def describe(error: BaseException) -> str:
+    """One line for a person: a user error's own message, else the type and the message (a bug)."""
+    if isinstance(error, AdvInspectError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+@dataclass(frozen=True)
+class JobWarning:
+    """A Python warning raised inside a job, counted once per place and text."""
+
+    warning: Warning
+    filename: str
+    lineno: int
+    count: int = 1
+
+    @property
+    def category(self) -> type[Warning]:
+        return type(self.warning)
+
+    def line(self) -> str:
+        """One line for the Log dock (a multi-line warning text is joined)."""
+        text = " ".join(str(self.warning).split())
+        times = f" (x{self.count})" if self.count > 1 else ""
+        return f"{self.category.__name__}: {text} [{self.filename.rsplit('/', 1)[-1]}:{self.lineno}]{times}"
+
+
+def _unique(caught: list[warnings.WarningMessage]) -> list[JobWarning]:
+    counts: dict[tuple, JobWarning] = {}
+    for w in caught:
+        key = (w.category, str(w.message), w.filename, w.lineno)
+        seen = counts.get(key)
+        message = w.message if isinstance(w.message, Warning) else w.category(str(w.message))
+        counts[key] = JobWarning(message, str(w.filename), int(w.lineno), 1 + (seen.count if seen else 0))
+    return list(counts.values())
+
+
+def _release_frames(error: BaseException) -> None:
+    """The traceback text is kept; the frames' locals (models, tensors) need not be."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__traceback__ is not None:
+            traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
 
 
 @dataclass(eq=False)
@@ -38,8 +100,9 @@ class Job:
     submitted: float = field(default_factory=time.monotonic)
     started: float | None = None
     on_done: Callable[[Any], None] | None = None
-    on_error: Callable[[str, str], None] | None = None
+    on_error: ErrorCallback | None = None
     on_progress: Callable[[ProgressEvent], None] | None = None
+    warnings: list[JobWarning] = field(default_factory=list)
 
 
 class _Worker(QObject):
@@ -48,7 +111,8 @@ class _Worker(QObject):
     started = Signal(int)
     progress = Signal(int, object)
     finished = Signal(int, object)
-    failed = Signal(int, str, str)
+    failed = Signal(int, object, str)  # job id, the exception object, the traceback text
+    warned = Signal(int, object)  # job id, list[JobWarning]
     skipped = Signal(int)
 
     @Slot(object)
@@ -66,12 +130,24 @@ class _Worker(QObject):
             last[0] = now
             self.progress.emit(job.id, event)
 
-        try:
-            result = job.fn(Progress(report, previews=job.previews), job.cancel)
-        except AdvInspectError as exc:
-            self.failed.emit(job.id, str(exc), traceback.format_exc())
-        except Exception as exc:  # a bug or a library error: show it in full, keep the app alive
-            self.failed.emit(job.id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        error: BaseException | None = None
+        result: Any = None
+        details = ""
+        # Global state (like superqt's workers): a warning the GUI thread raises meanwhile is
+        # relayed too, which is harmless; "always" so that a filter set to "error" (pytest -W)
+        # or "ignore" elsewhere neither breaks nor hides a job's warnings.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = job.fn(Progress(report, previews=job.previews), job.cancel)
+            except Exception as exc:  # every error reaches the GUI as an object; the app lives on
+                error = exc
+                details = traceback.format_exc()
+                _release_frames(exc)
+        if caught:
+            self.warned.emit(job.id, _unique(caught))
+        if error is not None:
+            self.failed.emit(job.id, error, details)
         else:
             self.finished.emit(job.id, result)
 
@@ -82,7 +158,8 @@ class JobRunner(QObject):
     job_started = Signal(object)
     job_progress = Signal(object, object)
     job_finished = Signal(object, object)
-    job_failed = Signal(object, str, str)
+    job_failed = Signal(object, object, str)  # job, the exception object, the traceback text
+    job_warned = Signal(object, object)  # job, JobWarning (one signal per distinct warning)
     busy_changed = Signal(bool)
     _submit = Signal(object)
 
@@ -90,6 +167,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._ids = itertools.count(1)
         self._jobs: dict[int, Job] = {}
+        self._closed = False
         self.current: Job | None = None
         self._thread = QThread()
         self._thread.setObjectName("advinspect-worker")
@@ -100,6 +178,7 @@ class JobRunner(QObject):
         self._worker.progress.connect(self._on_progress)
         self._worker.finished.connect(self._on_finished)
         self._worker.failed.connect(self._on_failed)
+        self._worker.warned.connect(self._on_warned)
         self._worker.skipped.connect(self._on_skipped)
         self._thread.start()
 
@@ -116,10 +195,13 @@ class JobRunner(QObject):
         return list(self._jobs.values())
 
     def submit(self, name: str, fn: JobFn, *, on_done: Callable[[Any], None] | None = None,
-               on_error: Callable[[str, str], None] | None = None,
+               on_error: ErrorCallback | None = None,
                on_progress: Callable[[ProgressEvent], None] | None = None,
                previews: bool = False) -> Job:
-        if not self._thread.isRunning():
+        """Queue `fn`; exactly one of `on_done(result)` / `on_error(exception, traceback_text)`
+        runs later in the GUI thread (a job cancelled before it started fails with
+        `CancelledError`), unless the runner is shut down first."""
+        if self._closed or not self._thread.isRunning():
             raise RuntimeError("the worker has been shut down")
         job = Job(next(self._ids), name, fn, previews, on_done=on_done, on_error=on_error,
                   on_progress=on_progress)
@@ -131,24 +213,37 @@ class JobRunner(QObject):
         return job
 
     def cancel(self, job: Job | None = None) -> None:
-        """Cancel one job, or the running one; the job stops within one step and reports."""
-        target = job or self.current
-        if target is not None:
-            target.cancel.cancel()
+        """Cancel one job, or (no argument) every job: the running one stops within one step,
+        queued ones never start. 'The running job' is not enough: right after a submit the
+        worker has not yet reported which job it started (Esc pressed with Run)."""
+        if job is None:
+            self.cancel_all()
+        else:
+            job.cancel.cancel()
 
     def cancel_all(self) -> None:
         for job in self._jobs.values():
             job.cancel.cancel()
 
-    def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Cancel everything, stop the thread and wait for it: never 'QThread destroyed while
-        running' on close. Returns whether the thread stopped in time."""
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Cancel everything, stop the thread and wait up to `timeout_ms` for it. A job that does
+        not stop in time keeps running in the background; its thread is kept alive (never
+        destroyed while it runs) until `wait_for_stragglers`. Returns whether it stopped."""
         self.cancel_all()
+        self._closed = True
         self._thread.quit()
-        stopped = self._thread.wait(timeout_ms)
+        stopped = bool(self._thread.wait(SHUTDOWN_WAIT_MS if timeout_ms is None else timeout_ms))
+        if not stopped and not any(t is self._thread for t, _w in _stragglers):
+            name = self.current.name if self.current is not None else "a job"
+            print(f"advinspect: {name} does not respond to cancel; it ends in the background "
+                  "and the program exits after it", file=sys.stderr)
+            _stragglers.append((self._thread, self._worker))
+        was_busy = self.busy
         self._jobs.clear()
         self.current = None
-        return bool(stopped)
+        if was_busy:
+            self.busy_changed.emit(False)
+        return stopped
 
     # --- worker signals (queued into the GUI thread) ---------------------------------------
     def _on_started(self, job_id: int) -> None:
@@ -167,6 +262,14 @@ class JobRunner(QObject):
             job.on_progress(event)
         self.job_progress.emit(job, event)
 
+    def _on_warned(self, job_id: int, found: list[JobWarning]) -> None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+        job.warnings.extend(found)
+        for item in found:
+            self.job_warned.emit(job, item)
+
     def _on_finished(self, job_id: int, result: Any) -> None:
         job = self._end(job_id)
         if job is None:
@@ -178,20 +281,20 @@ class JobRunner(QObject):
             self.job_finished.emit(job, result)
             self._maybe_idle()
 
-    def _on_failed(self, job_id: int, message: str, details: str) -> None:
+    def _on_failed(self, job_id: int, error: BaseException, details: str) -> None:
         job = self._end(job_id)
         if job is None:
             return
         try:
             if job.on_error is not None:
-                job.on_error(message, details)
+                job.on_error(error, details)
         finally:
-            self.job_failed.emit(job, message, details)
+            self.job_failed.emit(job, error, details)
             self._maybe_idle()
 
     def _on_skipped(self, job_id: int) -> None:
-        if self._end(job_id) is not None:
-            self._maybe_idle()
+        # A job cancelled before it started still ends once, so its caller resets its state.
+        self._on_failed(job_id, CancelledError("cancelled before it started"), "")
 
     def _end(self, job_id: int) -> Job | None:
         job = self._jobs.pop(job_id, None)
@@ -202,3 +305,28 @@ class JobRunner(QObject):
     def _maybe_idle(self) -> None:
         if not self.busy:
             self.busy_changed.emit(False)
+
+
+# Threads of shut-down runners whose job was still running, with their worker objects: kept
+# referenced so that Python never deletes a running QThread (that aborts the process).
+_stragglers: list[tuple[QThread, QObject]] = []
+
+
+def stragglers() -> list[QThread]:
+    """Worker threads still running after their runner was shut down."""
+    _stragglers[:] = [(t, w) for t, w in _stragglers if t.isRunning()]
+    return [t for t, _w in _stragglers]
+
+
+def wait_for_stragglers(timeout_ms: int | None = None) -> bool:
+    """Block until every straggling worker thread has ended (the window is gone by then).
+    Returns whether all ended within `timeout_ms` (None: wait as long as they run)."""
+    deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+    for thread in stragglers():
+        while not thread.wait(200):
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+    return not stragglers()
+
+
+atexit.register(wait_for_stragglers)
