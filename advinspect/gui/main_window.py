@@ -35,7 +35,17 @@ from advinspect.gui.panels.log import LogPanel
 from advinspect.gui.panels.model import ModelPanel
 from advinspect.gui.panels.saliency import SaliencyPanel
 from advinspect.gui.session import Session
-from advinspect.gui.settings import add_recent, get_json, make_settings, recent, set_json
+from advinspect.gui.settings import (
+    add_recent,
+    dropped_keys,
+    get_bytes,
+    get_json,
+    make_settings,
+    recent,
+    set_bytes,
+    set_json,
+    text,
+)
 from advinspect.gui.theme import THEMES, apply_theme
 
 MODEL_SUFFIXES = {".pt", ".pth", ".pt2", ".onnx", ".ts", ".jit", ".pkl", ".bin", ".ckpt"}
@@ -145,7 +155,7 @@ class MainWindow(QMainWindow):
     def export_report(self) -> None:
         from advinspect.gui.export import export_report
 
-        last = self.settings.value("export/folder", "", type=str) or None
+        last = text(self.settings, "export/folder") or None
         export_report(self.session, self, last,
                       remember=lambda folder: self.settings.setValue("export/folder", folder))
 
@@ -287,7 +297,7 @@ class MainWindow(QMainWindow):
             self.session.open_images([path])
 
     def _last_dir(self) -> str:
-        return str(self.settings.value("last_dir", str(Path.home())))
+        return text(self.settings, "last_dir", str(Path.home()))
 
     def _remember_dir(self, path: str) -> None:
         self.settings.setValue("last_dir", str(Path(path).parent))
@@ -343,19 +353,21 @@ class MainWindow(QMainWindow):
     # --- settings ----------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         s = self.settings
-        geometry = s.value("window/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        state = s.value("window/state")
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state, STATE_VERSION)
-        self.set_theme(str(s.value("theme", system_theme())))
+        for key in dropped_keys(s):
+            self.session.log("warning", f"settings: ignored the unsafe value of {key} (a serialized object)")
+        geometry = get_bytes(s, "window/geometry")
+        if geometry:
+            self.restoreGeometry(QByteArray(geometry))
+        state = get_bytes(s, "window/state")
+        if state:
+            self.restoreState(QByteArray(state), STATE_VERSION)
+        self.set_theme(text(s, "theme", system_theme()))
         self.attack_panel.restore(get_json(s, "attack/last", {}))
 
     def save_settings(self) -> None:
         s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState(STATE_VERSION))
+        set_bytes(s, "window/geometry", self.saveGeometry().data())
+        set_bytes(s, "window/state", self.saveState(STATE_VERSION).data())
         s.setValue("theme", self.theme)
         set_json(s, "attack/last", self.attack_panel.state())
         s.sync()
@@ -398,6 +410,9 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.save_settings()
+        # Cancels every job and waits briefly; a job that never reaches a cancel point goes on in
+        # the background (its thread is never destroyed while it runs: that would abort the
+        # process) and the program exits once it ends (app.run_gui, worker.wait_for_stragglers).
         self.session.shutdown()
         self._closed = True
         for item in self.inspector.items:  # pyqtgraph #466: release the arrays with the window

@@ -20,6 +20,7 @@ import sys
 import time
 import traceback
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,6 +172,7 @@ class JobRunner(QObject):
         self.current: Job | None = None
         self._thread = QThread()
         self._thread.setObjectName("advinspect-worker")
+        _threads.add(self._thread)
         self._worker = _Worker()
         self._worker.moveToThread(self._thread)
         self._submit.connect(self._worker.execute)
@@ -307,6 +309,8 @@ class JobRunner(QObject):
             self.busy_changed.emit(False)
 
 
+# Every worker thread while its Python wrapper lives (tests check none is left running).
+_threads: weakref.WeakSet[QThread] = weakref.WeakSet()
 # Threads of shut-down runners whose job was still running, with their worker objects: kept
 # referenced so that Python never deletes a running QThread (that aborts the process).
 _stragglers: list[tuple[QThread, QObject]] = []
@@ -316,6 +320,11 @@ def stragglers() -> list[QThread]:
     """Worker threads still running after their runner was shut down."""
     _stragglers[:] = [(t, w) for t, w in _stragglers if t.isRunning()]
     return [t for t, _w in _stragglers]
+
+
+def running_threads() -> list[QThread]:
+    """Worker threads still running: of live runners not shut down yet, and stragglers."""
+    return [t for t in list(_threads) if t.isRunning()]
 
 
 def wait_for_stragglers(timeout_ms: int | None = None) -> bool:

@@ -9,7 +9,7 @@ from PySide6.QtCore import QThread
 
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.models.base import Classifier
-from advinspect.gui.worker import JobRunner
+from advinspect.gui.worker import JobRunner, describe
 from tests.gui.conftest import run_attack
 
 
@@ -66,8 +66,9 @@ def test_runner_reports_errors_and_keeps_working(qtbot) -> None:
     runner.submit("b", crash, on_error=lambda m, d: failures.append((m, d)))
     with qtbot.waitSignal(runner.busy_changed, timeout=5000, check_params_cb=lambda busy: not busy):
         runner.submit("c", fine, on_done=results.append)
-    assert failures[0][0] == "readable message"
-    assert failures[1][0].startswith("ZeroDivisionError") and "Traceback" in failures[1][1]
+    assert type(failures[0][0]) is AdvInspectError and describe(failures[0][0]) == "readable message"
+    assert isinstance(failures[1][0], ZeroDivisionError) and "Traceback" in failures[1][1]
+    assert describe(failures[1][0]) == "ZeroDivisionError: bug"
     assert results and results[0] != threading.get_ident()
     assert runner.shutdown()
     with pytest.raises(RuntimeError):

@@ -293,9 +293,9 @@ class DefensesPanel(Panel):
                 self._preview_dirty = False
                 self.schedule_preview()
 
-        def failed(message: str, _details: str) -> None:
+        def failed(error: BaseException, _details: str) -> None:
             self.jobs.pop("preview", None)
-            self.preview_label.setText(f"preview failed: {message}")
+            self.preview_label.setText(f"preview failed: {error}")
 
         self.jobs["preview"] = s.run_job("defense preview", job, done, error_title="Defense preview failed",
                                          on_error=failed)
@@ -834,9 +834,9 @@ class DefensesPanel(Panel):
             values = [np.nan if h.get(key) is None else float(h[key]) for h in rows]
             curve.setData(epochs, values, connect="finite")
 
-    def _training_failed(self, message: str, _details: str) -> None:
+    def _training_failed(self, error: BaseException, _details: str) -> None:
         self._end("train")
-        self.train_status.setText(f"training failed: {message}")
+        self.train_status.setText(f"training failed: {error}")
         self.training_finished.emit(None)
 
     def _training_done(self, outcome: Any) -> None:
