@@ -1,9 +1,10 @@
 """QSettings access: where settings live, typed reads, JSON values, recent files.
 
 Never a pickle. PySide stores a Python object given to `setValue` in the INI file as a pickle
-(`@Variant(...PySide::PyObjectWrapper...)`), and Qt parses the *whole* file on the first access
-of any key (a typed `value(key, type=str)` included), which unpickles every such value: a
-planted settings file would run code at start-up. So `make_settings` first rewrites the file
+(`@Variant(...PySide::PyObjectWrapper...)`), and Qt deserializes every value of a section as
+soon as any key of that section is read (a typed `value(key, type=str)` included, even of an
+absent key), and of the whole file on `allKeys()` or a write's `sync()`, which unpickles them: a
+planted settings file would run code at start-up (measured with PySide6 6.11). So `make_settings` first rewrites the file
 without any line Qt could read as a serialized value (`sanitize_ini`), and this module stores
 only text: str, int, bool, JSON text, bytes as base64. Read with `text`, `number`, `flag`,
 `get_json`, `get_bytes`.
@@ -96,7 +97,8 @@ def sanitize_ini(path: str | os.PathLike[str]) -> list[str]:
     dropped = [line.split(b"=", 1)[0].strip().decode("utf-8", "replace") or "?"
                for line in lines if unsafe_line(line)]
     staging = file.with_name(file.name + ".clean")
-    staging.write_bytes(b"\n".join(kept) + b"\n")
+    cleaned = b"\n".join(kept)
+    staging.write_bytes(cleaned if cleaned.endswith(b"\n") else cleaned + b"\n")
     os.replace(staging, file)
     return dropped
 
