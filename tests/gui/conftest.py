@@ -67,11 +67,6 @@ def _flush_deletions() -> None:
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
-def _close_and_delete(window: MainWindow) -> None:
-    window.close()
-    window.deleteLater()
-
-
 def leftovers(widgets_before: set) -> tuple[list[str], list[str]]:
     """Top-level widgets not there before, and worker / pool threads still running."""
     widgets = [f"{type(w).__name__}({w.objectName() or w.windowTitle()!r})"
@@ -101,8 +96,15 @@ def make_window(qtbot, settings_path: str, dialog_log: DialogRecorder) -> Iterat
 
     yield make
     dialog_log.answer = True  # 'quit while running?': yes
-    while windows:  # no name left holding a window: its Python wrapper must go with it
-        _close_and_delete(windows.pop())
+    for window in windows:
+        window.close()
+        window.deleteLater()
+    _flush_deletions()
+    # pytest keeps fixture values (and a failed test's frames) until after teardown: drop what
+    # the deleted windows' Python wrappers still hold (panels, plots, pyqtgraph's parentless menus).
+    for window in windows:
+        window.__dict__.clear()
+    windows.clear()
     _flush_deletions()
     widgets, threads = leftovers(widgets_before)
     if widgets or threads:
