@@ -59,7 +59,7 @@ Ctrl+I        open images
 Ctrl+Shift+I  open an image folder
 Ctrl+D        open the demo (digits CNN and test images)
 Ctrl+R        run the attack on the selected images
-Esc           cancel the running job
+Esc           cancel the running job and every queued one
 Ctrl+A        select all shown images (in the Images dock)
 Ctrl+Q        quit
 Mouse         wheel zooms, drag pans; the three views move together
@@ -174,7 +174,7 @@ class MainWindow(QMainWindow):
         self.run_action = self._action("&Run Attack", self.attack_panel.run, "Ctrl+R",
                                        "run the chosen attack on the selected images")
         self.cancel_action = self._action("&Cancel", self.session.cancel, Qt.Key.Key_Escape,
-                                          "cancel the running job (stops within one step)")
+                                          "cancel the running job (stops within one step) and every queued one")
         self.reset_layout_action = self._action("&Reset Layout", self.reset_layout)
         self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts, "F1")
         self.about_action = self._action("&About advinspect", self.show_about)

@@ -214,16 +214,13 @@ class JobRunner(QObject):
             self.busy_changed.emit(True)
         return job
 
-    def cancel(self, job: Job | None = None) -> None:
-        """Cancel one job, or (no argument) every job: the running one stops within one step,
-        queued ones never start. 'The running job' is not enough: right after a submit the
-        worker has not yet reported which job it started (Esc pressed with Run)."""
-        if job is None:
-            self.cancel_all()
-        else:
-            job.cancel.cancel()
+    def cancel(self, job: Job) -> None:
+        """Cancel one job: if it runs it stops within one step, if it waits it never starts."""
+        job.cancel.cancel()
 
     def cancel_all(self) -> None:
+        """Cancel every pending job (what Esc does). Not just `current`, the running job: right
+        after a submit the worker has not reported yet which job it started (Esc with Run)."""
         for job in self._jobs.values():
             job.cancel.cancel()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QThread
+from PySide6.QtWidgets import QApplication, QWidget
 
 from advinspect.core.errors import (
     AdvInspectError,
@@ -22,7 +23,7 @@ from advinspect.core.errors import (
 )
 from advinspect.core.models.base import Classifier
 from advinspect.gui.worker import JobRunner, describe
-from tests.gui.conftest import run_attack
+from tests.gui.conftest import _flush_deletions, leftovers, run_attack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -275,3 +276,18 @@ def test_close_during_a_job_that_ignores_cancel_never_aborts(tmp_path) -> None:
     assert lines["exiting"][3] == "1"  # the job was still running when the window went
     assert float(lines["job"][2]) > float(lines["exiting"][1])  # and the process waited for it
     assert "slow forward does not respond to cancel" in done.stderr
+
+
+def test_the_window_fixture_sees_leaked_widgets_and_threads(qtbot) -> None:
+    """What `make_window` checks at teardown: a stray top-level widget and a live worker thread."""
+    _flush_deletions()
+    before = set(QApplication.topLevelWidgets())
+    stray = QWidget()
+    stray.setObjectName("stray")
+    runner = JobRunner()
+    assert leftovers(before) == (["QWidget('stray')"], ["advinspect-worker"])
+    assert runner.shutdown()
+    stray.deleteLater()
+    del stray
+    _flush_deletions()
+    assert leftovers(before) == ([], [])
