@@ -410,6 +410,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.save_settings()
+        self.hide()  # nothing frozen on screen while the worker is told to stop
         # Cancels every job and waits briefly; a job that never reaches a cancel point goes on in
         # the background (its thread is never destroyed while it runs: that would abort the
         # process) and the program exits once it ends (app.run_gui, worker.wait_for_stragglers).

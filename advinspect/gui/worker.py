@@ -228,6 +228,8 @@ class JobRunner(QObject):
         """Cancel everything, stop the thread and wait up to `timeout_ms` for it. A job that does
         not stop in time keeps running in the background; its thread is kept alive (never
         destroyed while it runs) until `wait_for_stragglers`. Returns whether it stopped."""
+        if self._closed:  # closed before (the window, then the application quitting)
+            return not self._thread.isRunning()
         self.cancel_all()
         self._closed = True
         self._thread.quit()
