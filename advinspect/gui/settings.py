@@ -90,12 +90,19 @@ def sanitize_ini(path: str | os.PathLike[str]) -> list[str]:
         data = file.read_bytes()
     except OSError:  # absent (a first start) or unreadable: Qt reads nothing from it either
         return []
-    lines = _LINE_BREAK.split(data)
-    kept = [line for line in lines if not unsafe_line(line)]
-    if len(kept) == len(lines):
+    kept: list[bytes] = []
+    dropped: list[str] = []
+    section = ""
+    for line in _LINE_BREAK.split(data):
+        if line.strip().startswith(b"[") and not unsafe_line(line):
+            section = line.strip()[1:-1].decode("utf-8", "replace")
+        if not unsafe_line(line):
+            kept.append(line)
+            continue
+        key = line.split(b"=", 1)[0].strip().decode("utf-8", "replace") or "?"
+        dropped.append(key if section in ("", "General") else f"{section}/{key}")
+    if not dropped:
         return []
-    dropped = [line.split(b"=", 1)[0].strip().decode("utf-8", "replace") or "?"
-               for line in lines if unsafe_line(line)]
     staging = file.with_name(file.name + ".clean")
     cleaned = b"\n".join(kept)
     staging.write_bytes(cleaned if cleaned.endswith(b"\n") else cleaned + b"\n")
