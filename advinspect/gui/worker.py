@@ -15,6 +15,7 @@ while it runs: Qt aborts the whole process on 'QThread: Destroyed while thread i
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import itertools
 import sys
 import time
@@ -68,14 +69,22 @@ class JobWarning:
         return f"{self.category.__name__}: {text} [{self.filename.rsplit('/', 1)[-1]}:{self.lineno}]{times}"
 
 
-def _unique(caught: list[warnings.WarningMessage]) -> list[JobWarning]:
-    counts: dict[tuple, JobWarning] = {}
-    for w in caught:
-        key = (w.category, str(w.message), w.filename, w.lineno)
-        seen = counts.get(key)
-        message = w.message if isinstance(w.message, Warning) else w.category(str(w.message))
-        counts[key] = JobWarning(message, str(w.filename), int(w.lineno), 1 + (seen.count if seen else 0))
-    return list(counts.values())
+class _WarningCounter:
+    """A `warnings.showwarning` that keeps each distinct warning once, with a count: a warning
+    raised in every batch of a long job costs a dict update, not a list that grows."""
+
+    def __init__(self) -> None:
+        self.found: dict[tuple, JobWarning] = {}
+
+    def __call__(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+        key = (category, str(message), filename, lineno)
+        seen = self.found.get(key)
+        if seen is not None:
+            self.found[key] = dataclasses.replace(seen, count=seen.count + 1)
+            return
+        warning = message if isinstance(message, Warning) else category(str(message))
+        self.found[key] = JobWarning(warning, str(filename), int(lineno))
 
 
 def _release_frames(error: BaseException) -> None:
@@ -134,19 +143,21 @@ class _Worker(QObject):
         error: BaseException | None = None
         result: Any = None
         details = ""
+        counter = _WarningCounter()
         # Global state (like superqt's workers): a warning the GUI thread raises meanwhile is
         # relayed too, which is harmless; "always" so that a filter set to "error" (pytest -W)
         # or "ignore" elsewhere neither breaks nor hides a job's warnings.
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings():
             warnings.simplefilter("always")
+            warnings.showwarning = counter
             try:
                 result = job.fn(Progress(report, previews=job.previews), job.cancel)
             except Exception as exc:  # every error reaches the GUI as an object; the app lives on
                 error = exc
                 details = traceback.format_exc()
                 _release_frames(exc)
-        if caught:
-            self.warned.emit(job.id, _unique(caught))
+        if counter.found:
+            self.warned.emit(job.id, list(counter.found.values()))
         if error is not None:
             self.failed.emit(job.id, error, details)
         else:
