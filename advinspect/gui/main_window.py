@@ -354,7 +354,7 @@ class MainWindow(QMainWindow):
     def _restore_settings(self) -> None:
         s = self.settings
         for key in dropped_keys(s):
-            self.session.log("warning", f"settings: ignored {key}, not plain text (a serialized value)")
+            self.session.log("warning", f"settings: ignored {key} (not plain text: a serialized value)")
         geometry = get_bytes(s, "window/geometry")
         if geometry:
             self.restoreGeometry(QByteArray(geometry))

@@ -20,6 +20,7 @@ import binascii
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,21 @@ def make_settings(path: str | None = None) -> QSettings:
     if not path:  # only the file name: Qt reads nothing until a value is accessed
         path = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                          ORGANIZATION, APPLICATION).fileName()
-    dropped = sanitize_ini(path)
+    try:
+        dropped = sanitize_ini(path)
+    except OSError as exc:  # an unsafe file we cannot rewrite: Qt must not read it; start empty
+        dropped = [f"all of {path} (cannot be cleaned: {exc.strerror or exc}; changes are not saved)"]
+        path = str(Path(tempfile.mkdtemp(prefix="advinspect-settings-")) / "settings.ini")
     settings = QSettings(path, QSettings.Format.IniFormat)
     settings.setFallbacksEnabled(False)  # no system-wide or organization-wide file is read
-    settings.setProperty("dropped_keys", ", ".join(dropped))
+    settings.setProperty("dropped_keys", json.dumps(dropped))
     return settings
 
 
 def dropped_keys(settings: QSettings) -> list[str]:
-    """Keys `make_settings` removed from the file as unsafe (for one line in the Log)."""
+    """Keys `make_settings` removed from the file as unsafe (for one line each in the Log)."""
     found = settings.property("dropped_keys")
-    return [k for k in str(found).split(", ") if k] if isinstance(found, str) else []
+    return [str(k) for k in json.loads(found)] if isinstance(found, str) else []
 
 
 def unsafe_line(line: bytes) -> bool:
@@ -105,8 +110,12 @@ def sanitize_ini(path: str | os.PathLike[str]) -> list[str]:
         return []
     staging = file.with_name(file.name + ".clean")
     cleaned = b"\n".join(kept)
-    staging.write_bytes(cleaned if cleaned.endswith(b"\n") else cleaned + b"\n")
-    os.replace(staging, file)
+    try:
+        staging.write_bytes(cleaned if cleaned.endswith(b"\n") else cleaned + b"\n")
+        os.replace(staging, file)
+    except OSError:
+        staging.unlink(missing_ok=True)
+        raise
     return dropped
 
 

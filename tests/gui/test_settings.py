@@ -82,7 +82,7 @@ def test_window_starts_on_a_hostile_settings_file(make_window, settings_path: st
     Path(settings_path).write_bytes(hostile_ini(tmp_path, marker))
     window = make_window(start=False)
     assert window.theme == "dark"
-    assert "settings: ignored window/state, not plain text" in window.log_panel.text()
+    assert "settings: ignored window/state (not plain text" in window.log_panel.text()
     window.close()  # saves the settings: a write and a sync on the cleaned file
     assert not marker.exists()
     saved = Path(settings_path).read_bytes()
@@ -155,3 +155,18 @@ def test_typed_readers(tmp_path: Path) -> None:
     assert get_bytes(s, "b64") == b"" and dropped_keys(s) == ["b64"]
     set_bytes(s, "raw", b"\x00\x01@")
     assert get_bytes(s, "raw") == b"\x00\x01@"
+
+
+def test_an_unsafe_file_that_cannot_be_rewritten_is_not_read(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "settings.ini"
+    path.write_bytes(b"[General]\ntheme=dark\nstate=@Variant(x)\n")
+
+    def read_only(*args):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "replace", read_only)
+    settings = make_settings(str(path))
+    assert settings.fileName() != str(path) and text(settings, "theme", "light") == "light"
+    assert dropped_keys(settings) == [f"all of {path} (cannot be cleaned: Read-only file system; "
+                                      "changes are not saved)"]
+    assert b"@Variant" in path.read_bytes() and not (tmp_path / "settings.ini.clean").exists()
