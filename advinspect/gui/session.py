@@ -505,7 +505,7 @@ class Session(QObject):
     def _fail(self, title: str, error: BaseException | str, details: str) -> None:
         """Log and show an error; a cancellation the user asked for is only logged."""
         if isinstance(error, CancelledError):
-            self.log("info", f"{title}: {error}")
+            self.log("info", str(error))
             return
         message = error if isinstance(error, str) else describe(error)
         self.log("error", f"{title}: {message}", details)

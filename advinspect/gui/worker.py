@@ -306,7 +306,9 @@ class JobRunner(QObject):
 
     def _on_skipped(self, job_id: int) -> None:
         # A job cancelled before it started still ends once, so its caller resets its state.
-        self._on_failed(job_id, CancelledError("cancelled before it started"), "")
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self._on_failed(job_id, CancelledError(f"{job.name}: cancelled before it started"), "")
 
     def _end(self, job_id: int) -> Job | None:
         job = self._jobs.pop(job_id, None)

@@ -219,7 +219,7 @@ def test_esc_cancels_every_queued_job(qtbot, window, dialog_log) -> None:
     assert blocker.args[0] is None and attack.started is None
     qtbot.waitUntil(lambda: not s.busy, timeout=5000)
     assert window.run_action.isEnabled() and not dialog_log.errors
-    assert "cancelled before it started" in window.log_panel.text()
+    assert f"INFO    {attack.name}: cancelled before it started" in window.log_panel.text()
 
 
 CLOSE_DURING_BLOCKING_JOB = """
