@@ -77,6 +77,15 @@ def leftovers(widgets_before: set) -> tuple[list[str], list[str]]:
     return widgets, threads
 
 
+@pytest.fixture(autouse=True)
+def no_worker_thread_left() -> Iterator[None]:
+    """Every GUI test, with a window or with a bare JobRunner, ends with no worker thread running."""
+    yield
+    running = [t.objectName() or "QThread" for t in running_threads()]
+    if running:
+        pytest.fail(f"the test left worker threads running: {running}", pytrace=False)
+
+
 @pytest.fixture
 def make_window(qtbot, settings_path: str, dialog_log: DialogRecorder) -> Iterator[Callable[..., MainWindow]]:
     """Open a window; with `demo=True` wait until the demo is ready. At teardown every window is
