@@ -125,11 +125,24 @@ class _Worker(QObject):
     warned = Signal(int, object)  # job id, list[JobWarning]
     skipped = Signal(int)
 
+    def __init__(self) -> None:
+        super().__init__()
+        # The job executing now, read by the GUI thread on shutdown (JobRunner.current is only
+        # set once the queued `started` signal has been delivered).
+        self.running: Job | None = None
+
     @Slot(object)
     def execute(self, job: Job) -> None:
         if job.cancel.cancelled:  # cancelled while it waited in the queue
             self.skipped.emit(job.id)
             return
+        self.running = job
+        try:
+            self._run(job)
+        finally:
+            self.running = None
+
+    def _run(self, job: Job) -> None:
         self.started.emit(job.id)
         last = [0.0]
 
@@ -246,7 +259,8 @@ class JobRunner(QObject):
         self._thread.quit()
         stopped = bool(self._thread.wait(SHUTDOWN_WAIT_MS if timeout_ms is None else timeout_ms))
         if not stopped and not any(t is self._thread for t, _w in _stragglers):
-            name = self.current.name if self.current is not None else "a job"
+            running = self._worker.running
+            name = running.name if running is not None else "a job"
             print(f"advinspect: {name} does not respond to cancel; it ends in the background "
                   "and the program exits after it", file=sys.stderr)
             _stragglers.append((self._thread, self._worker))
