@@ -97,6 +97,10 @@ def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | 
         window.closed.connect(loop.quit)
         code = loop.exec()
     window.session.shutdown()
+    window.hide()
+    from advinspect.gui.worker import wait_for_stragglers
+
+    wait_for_stragglers()  # a job that ignored cancel: the window is gone, the process waits
     if settings_dir is not None:
         settings_dir.cleanup()
     return status["code"] or code

@@ -35,7 +35,17 @@ from advinspect.gui.panels.model import ModelPanel
 from advinspect.gui.panels.saliency import SaliencyPanel
 from advinspect.gui.panels.train import TrainPanel
 from advinspect.gui.session import Session
-from advinspect.gui.settings import add_recent, get_json, make_settings, recent, set_json
+from advinspect.gui.settings import (
+    add_recent,
+    dropped_keys,
+    get_bytes,
+    get_json,
+    make_settings,
+    recent,
+    set_bytes,
+    set_json,
+    text,
+)
 from advinspect.gui.theme import THEMES, apply_theme
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
@@ -47,7 +57,7 @@ Ctrl+I        open images
 Ctrl+Shift+I  open an image folder
 Ctrl+D        open the demo (digits CNN and test images)
 Ctrl+R        run the attack on the selected images
-Esc           cancel the running job
+Esc           cancel the running job and every queued one
 Ctrl+A        select all shown images (in the Images dock)
 Ctrl+Q        quit
 Mouse         wheel zooms, drag pans; the three views move together
@@ -152,7 +162,7 @@ class MainWindow(QMainWindow):
     def export_report(self) -> None:
         from advinspect.gui.export import export_report
 
-        last = self.settings.value("export/folder", "", type=str) or None
+        last = text(self.settings, "export/folder") or None
         export_report(self.session, self, last,
                       remember=lambda folder: self.settings.setValue("export/folder", folder))
 
@@ -171,7 +181,7 @@ class MainWindow(QMainWindow):
         self.run_action = self._action("&Run Attack", self.attack_panel.run, "Ctrl+R",
                                        "run the chosen attack on the selected images")
         self.cancel_action = self._action("&Cancel", self.session.cancel, Qt.Key.Key_Escape,
-                                          "cancel the running job (stops within one step)")
+                                          "cancel the running job (stops within one step) and every queued one")
         self.reset_layout_action = self._action("&Reset Layout", self.reset_layout)
         self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts, "F1")
         self.about_action = self._action("&About advinspect", self.show_about)
@@ -295,7 +305,7 @@ class MainWindow(QMainWindow):
             self.session.open_images([path])
 
     def _last_dir(self) -> str:
-        return str(self.settings.value("last_dir", str(Path.home())))
+        return text(self.settings, "last_dir", str(Path.home()))
 
     def _remember_dir(self, path: str) -> None:
         self.settings.setValue("last_dir", str(Path(path).parent))
@@ -356,19 +366,21 @@ class MainWindow(QMainWindow):
     # --- settings ----------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         s = self.settings
-        geometry = s.value("window/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        state = s.value("window/state")
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state, STATE_VERSION)
-        self.set_theme(str(s.value("theme", system_theme())))
+        for key in dropped_keys(s):
+            self.session.log("warning", f"settings: ignored {key} (not plain text: a serialized value)")
+        geometry = get_bytes(s, "window/geometry")
+        if geometry:
+            self.restoreGeometry(QByteArray(geometry))
+        state = get_bytes(s, "window/state")
+        if state:
+            self.restoreState(QByteArray(state), STATE_VERSION)
+        self.set_theme(text(s, "theme", system_theme()))
         self.attack_panel.restore(get_json(s, "attack/last", {}))
 
     def save_settings(self) -> None:
         s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState(STATE_VERSION))
+        set_bytes(s, "window/geometry", self.saveGeometry().data())
+        set_bytes(s, "window/state", self.saveState(STATE_VERSION).data())
         s.setValue("theme", self.theme)
         set_json(s, "attack/last", self.attack_panel.state())
         s.sync()
@@ -411,6 +423,10 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.save_settings()
+        self.hide()  # nothing frozen on screen while the worker is told to stop
+        # Cancels every job and waits briefly; a job that never reaches a cancel point goes on in
+        # the background (its thread is never destroyed while it runs: that would abort the
+        # process) and the program exits once it ends (app.run_gui, worker.wait_for_stragglers).
         self.session.shutdown()
         self._closed = True
         for item in self.inspector.items:  # pyqtgraph #466: release the arrays with the window

@@ -17,15 +17,13 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from advinspect.core.errors import AdvInspectError
+from advinspect.core.errors import AdvInspectError, CancelledError, UntrustedModelError
 from advinspect.core.jobs import ProgressEvent
 from advinspect.core.status import NOT_ATTACKED
 from advinspect.core.tasks.base import Images
 from advinspect.gui import tasks
 from advinspect.gui.tasks import ModelState
-from advinspect.gui.worker import Job, JobRunner
-
-PICKLE_HINT = "unpickling can run arbitrary code"
+from advinspect.gui.worker import Job, JobRunner, describe
 
 
 @dataclass
@@ -180,12 +178,12 @@ class Session(QObject):
                 write_sidecar(path, state.clf.spec)
             return state
 
-        def failed(message: str, details: str) -> None:
-            if PICKLE_HINT in message and not trust_pickle:
-                self.log("warning", message)
+        def failed(error: BaseException, details: str) -> None:
+            if isinstance(error, UntrustedModelError) and not trust_pickle:
+                self.log("warning", str(error))
                 self.trust_needed.emit(path)
                 return
-            self._fail(f"Cannot open {name}", message, details)
+            self._fail(f"Cannot open {name}", error, details)
 
         self.log("info", f"opening model {path}")
         return self.runner.submit(f"open {name}", job, on_done=partial(self._commit_model, path, sources),
@@ -273,10 +271,10 @@ class Session(QObject):
         """Run a panel's job on the worker; a failure is logged and shown, then `on_error` runs
         (so the panel can reset its buttons)."""
 
-        def failed(message: str, details: str) -> None:
+        def failed(error: BaseException, details: str) -> None:
             if on_error is not None:
-                on_error(message, details)
-            self._fail(error_title or f"{name} failed", message, details)
+                on_error(error, details)
+            self._fail(error_title or f"{name} failed", error, details)
 
         return self.runner.submit(name, fn, on_done=on_done, on_error=failed, on_progress=on_progress,
                                   previews=previews)
@@ -336,9 +334,11 @@ class Session(QObject):
                             error_title="Cannot remove the defense", on_progress=self._progress_only)
 
     def cancel(self) -> None:
-        if self.runner.current is not None:
-            self.log("info", f"cancelling {self.runner.current.name}")
-        self.runner.cancel()
+        """Esc: cancel the running job and every queued one (also one submitted a moment ago)."""
+        pending = self.runner.pending()
+        if pending:
+            self.log("info", f"cancelling {', '.join(job.name for job in pending)}")
+        self.runner.cancel_all()
 
     def shutdown(self) -> bool:
         return self.runner.shutdown()
@@ -510,15 +510,20 @@ class Session(QObject):
             self.preview_changed.emit(self.current)
         self.attack_finished.emit(result)
 
-    def _attack_failed(self, message: str, details: str) -> None:
+    def _attack_failed(self, error: BaseException, details: str) -> None:
         self.attack_job = None
         self.live.clear()
         if self.current >= 0:
             self.preview_changed.emit(self.current)
-        self._fail("Attack failed", message, details)
+        self._fail("Attack failed", error, details)
         self.attack_finished.emit(None)
 
-    def _fail(self, title: str, message: str, details: str) -> None:
+    def _fail(self, title: str, error: BaseException | str, details: str) -> None:
+        """Log and show an error; a cancellation the user asked for is only logged."""
+        if isinstance(error, CancelledError):
+            self.log("info", str(error))
+            return
+        message = error if isinstance(error, str) else describe(error)
         self.log("error", f"{title}: {message}", details)
         self.error.emit(title, message, details)
 

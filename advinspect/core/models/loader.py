@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from advinspect.core.errors import ModelLoadError, SpecMismatchError
+from advinspect.core.errors import ModelLoadError, SpecMismatchError, UntrustedModelError
 from advinspect.core.jobs import select_device
 from advinspect.core.models.base import Classifier
 from advinspect.core.models.onnx_backend import OnnxClassifier, read_onnx_input
@@ -138,7 +138,7 @@ def _open_torch(
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not trust_pickle:
-            raise ModelLoadError(f"{path.name} was not loaded: {PICKLE_ADVICE}") from exc
+            raise UntrustedModelError(f"{path.name} was not loaded: {PICKLE_ADVICE}") from exc
         obj = _load_trusted_pickle(path)
     except (RuntimeError, EOFError, OSError) as exc:
         raise ModelLoadError(f"cannot read {path.name}: {_first_line(exc)}") from exc

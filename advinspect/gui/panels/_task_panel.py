@@ -24,6 +24,7 @@ from advinspect.core.errors import AdvInspectError
 from advinspect.gui.panels import Panel
 from advinspect.gui.session import Session
 from advinspect.gui.widgets.plots import label, progress_bar
+from advinspect.gui.worker import describe
 
 
 class TaskPanel(Panel):
@@ -96,7 +97,7 @@ class TaskPanel(Panel):
         self._set_running(True)
         self.job = self.session.run_job(name, fn, lambda result: self._done(token, result),
                                         error_title=f"{name} failed",
-                                        on_error=lambda message, _details: self._failed(token, message),
+                                        on_error=lambda error, _details: self._failed(token, describe(error)),
                                         on_progress=progress, previews=previews)
         return self.job
 

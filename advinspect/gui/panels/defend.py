@@ -19,6 +19,7 @@ from advinspect.gui.session import Session
 from advinspect.gui.widgets.imaging import to_display
 from advinspect.gui.widgets.param_form import ParamForm
 from advinspect.gui.widgets.plots import label
+from advinspect.gui.worker import describe
 
 PREVIEW_DEBOUNCE_MS = 150
 
@@ -142,9 +143,9 @@ class DefendPanel(Panel):
                 self._preview_dirty = False
                 self.schedule_preview()
 
-        def failed(message: str, _details: str) -> None:
+        def failed(error: BaseException, _details: str) -> None:
             self.preview_job = None
-            self.preview_label.setText(f"preview failed: {message}")
+            self.preview_label.setText(f"preview failed: {describe(error)}")
 
         self.preview_job = s.run_job("defense preview", lambda progress, cancel: defend.preview(clf, x, config),
                                      done, error_title="Defense preview failed", on_error=failed)

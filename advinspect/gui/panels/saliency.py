@@ -288,9 +288,9 @@ class SaliencyPanel(Panel):
             self._dirty = False
             self.schedule()
 
-    def _on_failed(self, message: str, _details: str) -> None:
+    def _on_failed(self, error: BaseException, _details: str) -> None:
         self._job = None
-        self.status.setText(f"failed: {message}")
+        self.status.setText(f"failed: {error}")
         if self._dirty:
             self._dirty = False
             self.schedule()
