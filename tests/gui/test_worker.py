@@ -199,7 +199,7 @@ def test_esc_with_run_cancels_the_new_attack_every_time(qtbot, window, dialog_lo
         if outcome is None:
             ended["never started"] += 1
         else:
-            assert outcome.result.cancelled
+            assert outcome.cancelled
             ended["cancelled"] += 1
         qtbot.waitUntil(lambda: not s.busy, timeout=5000)
         assert window.run_action.isEnabled() and s.attack_job is None
