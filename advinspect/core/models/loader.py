@@ -298,10 +298,18 @@ def build_architecture(arch: str, num_classes: int | None) -> tuple[torch.nn.Mod
     classes = num_classes or (len(categories) if categories else 1000)
     module = torchvision.models.get_model(arch, weights=None, num_classes=classes)
     crop = weights_enum.DEFAULT.transforms().crop_size[0] if hasattr(weights_enum.DEFAULT.transforms(), "crop_size") else 224
-    labels = tuple(categories) if categories and len(categories) == classes else None
+    labels = _distinct(categories) if categories and len(categories) == classes else None
     return module, ModelSpec(
         input_shape=(3, crop, crop), mean=IMAGENET_MEAN, std=IMAGENET_STD, labels=labels, resize="center-crop"
     )
+
+
+def _distinct(names: list[str]) -> tuple[str, ...]:
+    """Class names made distinct (ImageNet has two "crane"s and two "maillot"s): "crane (517)"."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return tuple(f"{name} ({i})" if counts[name] > 1 else name for i, name in enumerate(names))
 
 
 def _spec_from_export(program: Any) -> ModelSpec:
