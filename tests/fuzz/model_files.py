@@ -11,6 +11,7 @@ import io
 import json
 import pickle
 import random
+import re
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -265,3 +266,136 @@ def labels_cases(rng: random.Random, n: int) -> Iterator[tuple[str, bytes]]:
     for _ in range(n):
         suffix, content = rng.choice(texts)
         yield suffix, (mutate_bytes(content, rng) if rng.random() < 0.5 else content)
+
+
+def mutate_json_deep(data: Any, rng: random.Random) -> Any:
+    """A copy of nested JSON with one value somewhere inside replaced, dropped or duplicated."""
+    data = json.loads(json.dumps(data))
+    slots: list[tuple[Any, Any]] = []
+
+    def walk(node: Any, depth: int) -> None:
+        if depth > 40 or len(slots) > 20_000:
+            return
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            slots.append((node, key))
+            walk(value, depth + 1)
+
+    walk(data, 0)
+    if not slots:
+        return rng.choice(_JSON_VALUES)
+    for _ in range(rng.randint(1, 3)):
+        container, key = rng.choice(slots)
+        roll = rng.random()
+        try:
+            if roll < 0.15 and isinstance(container, dict):
+                del container[key]
+            elif roll < 0.25 and isinstance(container[key], str):
+                container[key] = container[key] + rng.choice(["x", ".default", "'", "\n", "\u0000", "0"])
+            elif roll < 0.35 and isinstance(container[key], int) and not isinstance(container[key], bool):
+                container[key] = rng.choice([0, -1, 1, 2**31, 2**62, container[key] * 1000, container[key] + 1])
+            else:
+                container[key] = rng.choice(_JSON_VALUES)
+        except (KeyError, IndexError):
+            continue  # the slot went away with an earlier mutation
+    return data
+
+
+def mutate_archive(src: Path, dst: Path, rng: random.Random) -> Path:
+    """A zip model (TorchScript, .pt2, torch.save) with one or two entries mutated, dropped or added."""
+
+    def edit(entries: dict[str, bytes]) -> dict[str, bytes]:
+        for _ in range(rng.randint(1, 2)):
+            name = rng.choice(list(entries))
+            roll = rng.random()
+            if roll < 0.1:
+                del entries[name]
+            elif roll < 0.15:
+                entries[name.rsplit("/", 1)[0] + "/extra_" + str(rng.randrange(99))] = rng.randbytes(16)
+            elif name.endswith(".json") and roll < 0.8:
+                try:
+                    entries[name] = json.dumps(mutate_json_deep(json.loads(entries[name]), rng)).encode()
+                except ValueError:
+                    entries[name] = mutate_bytes(entries[name], rng)
+            else:
+                entries[name] = mutate_bytes(entries[name], rng)
+            if not entries:
+                break
+        return entries
+
+    return rewrite_zip(src, dst, edit)
+
+
+def base_models(folder: Path) -> dict[str, Path]:
+    """One small valid model per format, the seeds of every mutation."""
+    folder.mkdir(parents=True, exist_ok=True)
+    state_dict = folder / "tiny_sd.pt"
+    torch.manual_seed(0)
+    torch.save(Tiny().state_dict(), state_dict)
+    return {
+        "export": save_export(folder / "tiny.pt2"),
+        "torchscript": save_torchscript(folder / "tiny.ts"),
+        "onnx": save_onnx(folder / "tiny.onnx"),
+        "state_dict": state_dict,
+    }
+
+
+def model_cases(bases: dict[str, Path], folder: Path, rng: random.Random, n: int) -> Iterator[tuple[str, Path]]:
+    """(kind, path) of `n` mutated model files written under `folder` (one file reused per kind)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kinds = sorted(bases)
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        src = bases[kind]
+        dst = folder / f"case{src.suffix}"
+        if kind != "onnx" and rng.random() < 0.75:
+            yield f"{kind}/entry", mutate_archive(src, dst, rng)
+        else:
+            dst.write_bytes(mutate_bytes(src.read_bytes(), rng))
+            yield f"{kind}/bytes", dst
+
+
+def run_model_case(path: Path, kind: str) -> str:
+    """Open one file as advinspect would and say how it ended: "ok", "refused" (a specific
+    AdvInspectError), "boundary <Type>" (an exception from torch/onnx that only the loading
+    boundary turned into a ModelLoadError) or "UNCAUGHT <Type>: message" (a bug)."""
+    from advinspect.core.errors import AdvInspectError
+    from advinspect.core.models import ModelSpec, load_model
+
+    spec = ModelSpec(input_shape=(1, 8, 8)) if kind.startswith(("torchscript", "state_dict")) else None
+    arch = "tests.fuzz.model_files:Tiny" if kind.startswith("state_dict") else None
+    try:
+        load_model(path, spec, arch=arch, device="cpu")
+    except AdvInspectError as exc:
+        boundary = re.match(rf"cannot load {re.escape(path.name)}: (\w+): ", str(exc))
+        return f"boundary {boundary.group(1)}" if boundary else "refused"
+    except Exception as exc:  # the point of the fuzz: anything else is a bug to report
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        return f"UNCAUGHT {type(exc).__name__}: {first}"
+    return "ok"
+
+
+def run_sidecar_case(model: Path, text: str) -> str:
+    """Load `model` with `text` as its sidecar."""
+    from advinspect.core.models.spec import sidecar_path
+
+    sidecar_path(model).write_text(text, encoding="utf-8", errors="surrogateescape")
+    try:
+        return run_model_case(model, "sidecar")
+    finally:
+        sidecar_path(model).unlink()
+
+
+def run_labels_case(folder: Path, suffix: str, content: bytes) -> str:
+    from advinspect.core.errors import AdvInspectError
+    from advinspect.core.models.spec import read_labels_file
+
+    path = folder / f"labels{suffix}"
+    path.write_bytes(content)
+    try:
+        read_labels_file(path)
+    except AdvInspectError:
+        return "refused"
+    except Exception as exc:  # the point of the fuzz: anything else is a bug to report
+        return f"UNCAUGHT {type(exc).__name__}: {str(exc)[:160]}"
+    return "ok"

@@ -14,6 +14,8 @@ import importlib
 import logging
 import pickle
 import warnings
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +117,8 @@ def load_model(
             return _load(path, spec, arch, num_classes, device, trust_pickle)
     except AdvInspectError:
         raise
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise ModelLoadError(f"{path.name} is a damaged archive: {_first_line(exc)}") from exc
     except MemoryError as exc:
         raise ModelLoadError(f"{path.name} needs more memory than is available to load") from exc
     except Exception as exc:  # torch, onnx and onnxruntime raise anything on odd files: one line

@@ -103,9 +103,10 @@ class OnnxClassifier(Classifier):
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
         options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        options.log_severity_level = 4  # its errors become our one line; its log would repeat them
+        try:  # no fallback: onnxruntime's fallback prints "EP Error" banners and tries again
+            self.session = ort.InferenceSession(str(path), options, providers=providers, enable_fallback=0)
+            self.session.disable_fallback()
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelLoadError(f"onnxruntime cannot open {path.name}: {_first_line(exc)}") from exc
         # converted on first need (a gradient, a layer hook): predicting never pays for it
