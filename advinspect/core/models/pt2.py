@@ -74,12 +74,12 @@ def inspect_pt2(archive: zipfile.ZipFile) -> list[str]:
             config = _read_payload_config(archive, root + name)
             for fqn, meta in config.items():
                 path_name = str(meta.get("path_name", ""))
-                if meta.get("use_pickle"):
-                    found.append(f"pickled {'weight' if 'weights' in name else 'tensor constant'} {fqn}")
-                elif path_name.startswith("custom_obj_"):
+                if path_name.startswith("custom_obj_"):
                     found.append(f"pickled script object constant {fqn}")
                 elif path_name.startswith("opaque_obj_"):
                     found.append(f"pickled Python object constant {fqn}")
+                elif meta.get("use_pickle"):
+                    found.append(f"pickled {'weight' if 'weights' in name else 'tensor constant'} {fqn}")
     return found
 
 

@@ -30,6 +30,10 @@ SPEC = ModelSpec(input_shape=(1, 8, 8))
 # aotinductor loads a shared library: both refused, neither runs Python from this test's payload)
 RUN_BY_TORCH = {"sample_inputs", "pickled_weight", "legacy_weights", "legacy_constants", "tensor_constant",
                 "opaque_object", "pre_2_7"}
+FINDING = {"pickled_weight": "pickled weight", "legacy_weights": "legacy pickled weights",
+           "legacy_constants": "legacy pickled constants", "tensor_constant": "pickled tensor constant",
+           "custom_object": "script object", "opaque_object": "Python object constant",
+           "pre_2_7": "pre-2.7", "aotinductor": "native code"}
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +65,7 @@ def test_pt2_payload_never_runs(exported, tmp_path, slot):
         with pytest.raises(UntrustedModelError) as info:
             load_model(path, device="cpu")
         assert info.value.findings, "the error lists what was found, for the GUI to ask"
+        assert any(FINDING[slot] in found for found in info.value.findings), info.value.findings
         assert "--trust-pickle" in str(info.value) and "\n" not in str(info.value)
     assert not marker.exists()
 
