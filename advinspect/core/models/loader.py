@@ -27,7 +27,7 @@ from advinspect.core.errors import (
     UntrustedModelError,
 )
 from advinspect.core.jobs import select_device
-from advinspect.core.models import pt2, safety
+from advinspect.core.models import pt2, records, safety
 from advinspect.core.models.base import Classifier
 from advinspect.core.models.onnx_backend import OnnxClassifier, read_onnx_input
 from advinspect.core.models.safety import PICKLE_ADVICE
@@ -212,6 +212,8 @@ def _open_torchscript(path: Path, trusted: bool) -> Any:
         found = safety.scan_torchscript_code(path)
         if found:
             safety.refuse_untrusted(path, IO_WHAT, found)
+    with pt2.open_archive(path) as archive:
+        records.check_archive_tensors(archive)  # torch.jit.load would read out of bounds
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except RuntimeError as exc:

@@ -209,3 +209,56 @@ def test_sidecar_pointing_at_nothing_is_one_line(exported, tmp_path):
     with pytest.raises(AdvInspectError) as info:
         load_model(tmp_path / "m.pt2", device="cpu")
     assert "\n" not in str(info.value)
+
+
+def _edit_torchscript(src, dst, edit):
+    from tests.fuzz.model_files import rewrite_zip
+
+    return rewrite_zip(src, dst, edit)
+
+
+def test_torchscript_with_a_truncated_tensor_record_is_refused_not_a_crash(tmp_path):
+    """torch.jit.load accepts it and the first forward reads out of bounds (SIGSEGV in the fuzz)."""
+    src = save_torchscript(tmp_path / "tiny.ts")
+
+    def truncate(entries):
+        name = max((n for n in entries if "/data/" in n), key=lambda n: n)  # the last record: fc.bias
+        entries[name] = b""
+        return entries
+
+    path = _edit_torchscript(src, tmp_path / "short.ts", truncate)
+    with pytest.raises(ModelLoadError, match="holds 0 bytes"):
+        load_model(path, SPEC, device="cpu")
+
+
+def test_torchscript_tensor_reaching_past_its_storage_is_refused(tmp_path):
+    src = save_torchscript(tmp_path / "tiny.ts")
+
+    def widen(entries):
+        name = next(n for n in entries if n.endswith("/data.pkl"))
+        # the conv weight is (2, 1, 3, 3) on 18 floats: make it claim (2, 1, 3, 30)
+        entries[name] = entries[name].replace(b"K\x02K\x01K\x03K\x03t", b"K\x02K\x01K\x03K\x1et", 1)
+        return entries
+
+    path = _edit_torchscript(src, tmp_path / "wide.ts", widen)
+    with pytest.raises(ModelLoadError, match="reaches element"):
+        load_model(path, SPEC, device="cpu")
+
+
+def test_archive_check_never_runs_the_pickle(tmp_path):
+    import pickle
+
+    from tests.fuzz.model_files import Payload
+
+    marker = tmp_path / "ran"
+    src = save_torchscript(tmp_path / "tiny.ts")
+
+    def replace(entries):
+        name = next(n for n in entries if n.endswith("/data.pkl"))
+        entries[name] = pickle.dumps(Payload(marker))
+        return entries
+
+    path = _edit_torchscript(src, tmp_path / "payload.ts", replace)
+    with pytest.raises(AdvInspectError):
+        load_model(path, SPEC, device="cpu")
+    assert not marker.exists()

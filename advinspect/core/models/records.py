@@ -1,0 +1,140 @@
+"""Check the tensors a torch zip archive declares against the bytes it holds, without running it.
+
+torch.jit.load trusts the archive: a tensor whose record is shorter than its storage, or whose
+size and stride reach past it, loads fine and reads out of bounds on the first forward pass (a
+fuzzed TorchScript file with a truncated bias record crashed the process with SIGSEGV). The
+pickles (`data.pkl`, `constants.pkl`, ...) are read here by an unpickler whose `find_class` only
+ever returns inert stand-ins, so no code from the file runs; every rebuilt tensor is checked.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import pickle
+import zipfile
+from typing import Any, NamedTuple
+
+from advinspect.core.errors import ModelLoadError
+
+MAX_PICKLE_BYTES = 64 << 20
+
+
+class _Inert:
+    """Whatever the pickle names (a class, a function) becomes this: it takes any arguments,
+    any state, and does nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Inert:
+        return _Inert(*args)
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    # containers built by the pickle may be appended to / indexed
+    def append(self, item: Any) -> None:
+        pass
+
+    def extend(self, items: Any) -> None:
+        pass
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
+class _Storage(NamedTuple):
+    """A declared storage, already checked against its record. A tuple, so that a BUILD opcode
+    later in the pickle cannot change its size before a tensor is checked against it."""
+
+    key: str
+    element_size: int
+    numel: int
+
+
+class _StorageType(NamedTuple):
+    name: str
+
+
+def _element_size(storage_type: Any) -> int:
+    import torch
+
+    name = getattr(storage_type, "name", None)
+    if name == "UntypedStorage":
+        return 1
+    cls = getattr(torch, name, None) if isinstance(name, str) and name.endswith("Storage") else None
+    dtype = getattr(cls, "dtype", None)
+    if not isinstance(dtype, torch.dtype):
+        raise ModelLoadError(f"the archive declares an unknown storage type {name!r}")
+    return dtype.itemsize
+
+
+class _Checker(pickle.Unpickler):
+    def __init__(self, data: bytes, archive: zipfile.ZipFile, folder: str) -> None:
+        super().__init__(io.BytesIO(data))
+        self.archive, self.folder = archive, folder
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "torch._utils" and name.startswith("_rebuild_tensor"):
+            return self._rebuild_tensor
+        if module == "torch" and name.endswith("Storage"):
+            return _StorageType(name)
+        return _Inert
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            return _Inert()
+        _, storage_type, key, _location, numel = pid
+        if not isinstance(key, str) or isinstance(numel, bool) or not isinstance(numel, int) or numel < 0:
+            raise ModelLoadError(f"the archive declares a malformed storage {key!r}")
+        element = _element_size(storage_type)
+        name = f"{self.folder}{key}"
+        try:
+            size = self.archive.getinfo(name).file_size
+        except KeyError:
+            raise ModelLoadError(f"the archive has no record {name} for a declared tensor") from None
+        if size < numel * element:
+            raise ModelLoadError(f"tensor record {name} holds {size} bytes but declares {numel * element}")
+        return _Storage(key, element, numel)
+
+    def _rebuild_tensor(self, storage: Any = None, offset: Any = 0, size: Any = (), stride: Any = (),
+                        *rest: Any, **kwargs: Any) -> _Inert:
+        if isinstance(storage, _Storage):
+            check_extent(storage, offset, size, stride)
+        return _Inert()
+
+
+def check_extent(storage: _Storage, offset: Any, size: Any, stride: Any) -> None:
+    """The elements a (size, stride, offset) view reaches must lie within its storage."""
+    ints = (offset, *size, *stride) if isinstance(size, tuple) and isinstance(stride, tuple) else None
+    if ints is None or len(size) != len(stride) or not all(isinstance(v, int) and not isinstance(v, bool) for v in ints):
+        raise ModelLoadError(f"a tensor on storage {storage.key!r} has a malformed size or stride")
+    if offset < 0 or any(s < 0 for s in size) or any(s < 0 for s in stride):
+        raise ModelLoadError(f"a tensor on storage {storage.key!r} has a negative size, stride or offset")
+    if math.prod(size) == 0:
+        return
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
+    if last >= storage.numel:
+        raise ModelLoadError(
+            f"a tensor of size {list(size)} reaches element {last} of storage {storage.key!r}, "
+            f"which has {storage.numel}"
+        )
+
+
+def check_archive_tensors(archive: zipfile.ZipFile) -> None:
+    """Every tensor every top-level pickle of a torch zip archive declares fits its record."""
+    for info in archive.infolist():
+        parts = info.filename.split("/")
+        if len(parts) != 2 or not parts[1].endswith(".pkl"):
+            continue
+        if info.file_size > MAX_PICKLE_BYTES:
+            raise ModelLoadError(f"{info.filename} is {info.file_size} bytes, too large for a model's pickle")
+        folder = f"{parts[0]}/{parts[1][: -len('.pkl')]}/"
+        try:
+            _Checker(archive.read(info), archive, folder).load()
+        except ModelLoadError:
+            raise
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+                RecursionError, MemoryError, OverflowError, UnicodeDecodeError) as exc:
+            raise ModelLoadError(f"{info.filename} in the archive is damaged: {type(exc).__name__}: {exc}"[:300]) from exc
