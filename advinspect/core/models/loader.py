@@ -174,6 +174,9 @@ def _open_torch(
         program = _open_export(path, trust_pickle)
         return program.module(), _spec_from_export(program)
     # torch.save files: a state_dict loads safely; anything else needs trust.
+    if fmt == "torch-save" and not trust_pickle:
+        with pt2.open_archive(path) as archive:
+            records.check_archive_tensors(archive)
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
