@@ -262,3 +262,17 @@ def test_archive_check_never_runs_the_pickle(tmp_path):
     with pytest.raises(AdvInspectError):
         load_model(path, SPEC, device="cpu")
     assert not marker.exists()
+
+
+def test_loading_is_quiet_and_one_line(exported, tmp_path, capfd):
+    """On this archive (a fake AOTInductor library) torch.export.load logs a 20-line traceback
+    before raising; the user gets our one line only, trusted or not."""
+    path = pt2_with_payload(exported, tmp_path / "aoti.pt2", "aotinductor", tmp_path / "ran")
+    capfd.readouterr()
+    with pytest.raises(UntrustedModelError):
+        load_model(path, device="cpu")
+    with pytest.raises(ModelLoadError) as info:
+        load_model(path, device="cpu", trust_pickle=True)
+    assert "\n" not in str(info.value) and info.value.__cause__ is not None
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""
