@@ -183,8 +183,8 @@ def _open_torch(
         if not trust_pickle:
             raise UntrustedModelError(f"{path.name} was not loaded: {PICKLE_ADVICE}", ("pickled Python object",)) from exc
         obj = _load_trusted_pickle(path)
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise ModelLoadError(f"cannot read {path.name}: {_first_line(exc)}") from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:  # ValueError: undecodable strings
+        raise ModelLoadError(f"cannot read {path.name} (a damaged torch.save file?): {_first_line(exc)}") from exc
     if isinstance(obj, torch.nn.Module):
         return obj, ModelSpec()
     state_dict = _extract_state_dict(obj, path)
@@ -219,7 +219,7 @@ def _open_torchscript(path: Path, trusted: bool) -> Any:
         records.check_archive_tensors(archive)  # torch.jit.load would read out of bounds
     try:
         module = torch.jit.load(str(path), map_location="cpu")
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:  # ValueError: code that is not UTF-8
         raise ModelLoadError(f"cannot load TorchScript model {path.name}: {_first_line(exc)}") from exc
     if not trusted:
         found = safety.scan_torchscript_module(module)

@@ -143,7 +143,8 @@ def scan_fx_graphs(root: torch.nn.Module) -> list[str]:
                 if is_io_operator(name):
                     found.add(name)
             elif isinstance(target, torch._ops.HigherOrderOperator):
-                continue  # cond, while_loop, ...: their subgraphs are scanned as modules
+                if _is_io_name(f"higher_order::{target.name()}"):  # cond, map...: subgraphs scanned as modules
+                    found.add(f"higher_order::{target.name()}")
             elif node.op == "call_method" and isinstance(target, str):
                 if _is_io_name(f"method::{target}"):
                     found.add(f"Tensor.{target}")
