@@ -213,8 +213,21 @@ def _read_record(archive: zipfile.ZipFile, name: str, dtype: torch.dtype, size: 
     return torch.frombuffer(data, dtype=dtype)
 
 
+MAX_RATIO = 200  # torch stores records uncompressed; a higher ratio is a decompression bomb
+
+
 def open_archive(path: Path) -> zipfile.ZipFile:
+    """A zip model file (TorchScript, .pt2, torch.save), refused when an entry would decompress to
+    far more than it occupies (torch's readers would inflate it in memory)."""
     try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ModelLoadError(f"{path.name} is a damaged archive: {exc}") from exc
+    for info in archive.infolist():
+        if info.file_size > max(info.compress_size * MAX_RATIO, 1 << 20):
+            archive.close()
+            raise ModelLoadError(
+                f"{path.name}: entry {info.filename[:80]} would decompress from {info.compress_size} "
+                f"to {info.file_size} bytes; not a model archive"
+            )
+    return archive

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from advinspect.core.errors import UntrustedModelError
+from advinspect.core.errors import ModelLoadError, UntrustedModelError
 
 if TYPE_CHECKING:
     import torch
@@ -64,19 +64,22 @@ def is_io_operator(qualified: str) -> bool:
 
 # --- TorchScript ---------------------------------------------------------------------------
 
+MAX_CODE_BYTES = 64 << 20
 _TS_CALL = re.compile(r"\b(?:torch|ops\.(\w+))\.(\w+)\s*\(")
 
 
 def scan_torchscript_code(path: Path) -> list[str]:
     """I/O operators named in the archive's source files, found BEFORE loading it: loading runs a
     scripted `__setstate__`, so the graph scan after loading would come too late for that."""
-    import zipfile
+    from advinspect.core.models.pt2 import open_archive
 
     found: set[str] = set()
-    with zipfile.ZipFile(path) as archive:
+    with open_archive(path) as archive:
         for info in archive.infolist():
             if "/code/" not in info.filename or not info.filename.endswith(".py"):
                 continue
+            if info.file_size > MAX_CODE_BYTES:
+                raise ModelLoadError(f"{path.name}: code file {info.filename[:80]} is {info.file_size} bytes")
             text = archive.read(info).decode("utf-8", errors="replace")
             for match in _TS_CALL.finditer(text):
                 namespace = match.group(1) or "aten"

@@ -276,3 +276,16 @@ def test_loading_is_quiet_and_one_line(exported, tmp_path, capfd):
     assert "\n" not in str(info.value) and info.value.__cause__ is not None
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_decompression_bomb_entry_is_refused_before_reading(tmp_path):
+    import zipfile
+
+    src = save_torchscript(tmp_path / "tiny.ts")
+    path = tmp_path / "bomb.ts"
+    with zipfile.ZipFile(src) as archive, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in archive.namelist():
+            data = archive.read(name)
+            out.writestr(name, data + (b"\0" * (32 << 20) if name.endswith("/data/0") else b""))
+    with pytest.raises(ModelLoadError, match="would decompress"):
+        load_model(path, SPEC, device="cpu")
