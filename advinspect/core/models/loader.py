@@ -176,7 +176,7 @@ def _open_torch(
     # torch.save files: a state_dict loads safely; anything else needs trust.
     if fmt == "torch-save" and not trust_pickle:
         with pt2.open_archive(path) as archive:
-            records.check_archive_tensors(archive)
+            records.check_archive_pickles(archive)
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -216,7 +216,7 @@ def _open_torchscript(path: Path, trusted: bool) -> Any:
         if found:
             safety.refuse_untrusted(path, IO_WHAT, found)
     with pt2.open_archive(path) as archive:
-        records.check_archive_tensors(archive)  # torch.jit.load would read out of bounds
+        records.check_archive_pickles(archive)  # torch.jit.load trusts sizes and lengths
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError) as exc:  # ValueError: code that is not UTF-8

@@ -289,3 +289,25 @@ def test_decompression_bomb_entry_is_refused_before_reading(tmp_path):
             out.writestr(name, data + (b"\0" * (32 << 20) if name.endswith("/data/0") else b""))
     with pytest.raises(ModelLoadError, match="would decompress"):
         load_model(path, SPEC, device="cpu")
+
+
+def test_torchscript_pickle_declaring_a_huge_string_is_refused_before_torch_allocates_it(tmp_path):
+    """A fuzzed .debug_pkl whose string length read 3.6 GB: torch.jit.load allocated 3.4 GB."""
+    import resource
+    import struct
+
+    src = save_torchscript(tmp_path / "tiny.ts")
+
+    def inflate(entries):
+        name = next(n for n in entries if n.endswith(".debug_pkl"))
+        data = bytearray(entries[name])
+        at = data.index(b"X", 3)  # the first BINUNICODE after the protocol header
+        data[at + 1:at + 5] = struct.pack("<I", 0xD6000000)
+        entries[name] = bytes(data)
+        return entries
+
+    path = _edit_torchscript(src, tmp_path / "huge.ts", inflate)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ModelLoadError, match="damaged"):
+        load_model(path, SPEC, device="cpu")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500 * 1024  # KiB: far below 3.6 GB
