@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import pickletools
 import zipfile
 from typing import Any, NamedTuple
 
@@ -123,6 +124,15 @@ def check_extent(storage: _Storage, offset: Any, size: Any, stride: Any) -> None
         )
 
 
+def _check_memo(data: bytes, name: str) -> None:
+    """Memo slots must be numbered within the pickle's size: unpicklers (CPython's C one and
+    torch's) grow their memo table to the largest index, so a LONG_BINPUT of 10^9 in a fuzzed
+    .debug_pkl took 16 GB. pickletools reads the opcodes without a memo table."""
+    for opcode, arg, _ in pickletools.genops(data):
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and not 0 <= int(arg) <= len(data):
+            raise ModelLoadError(f"{name} in the archive is damaged: memo index {arg} in {len(data)} bytes")
+
+
 def check_archive_pickles(archive: zipfile.ZipFile) -> None:
     """Every pickle in a torch zip archive parses to its end, and every tensor that data.pkl and
     constants.pkl declare fits its record. torch's C++ unpickler trusts length fields: a fuzzed
@@ -139,7 +149,9 @@ def check_archive_pickles(archive: zipfile.ZipFile) -> None:
         tensors = len(parts) == 2 and parts[1] in ("data.pkl", "constants.pkl")
         folder = f"{parts[0]}/{parts[1][: -len('.pkl')]}/" if tensors else None
         try:
-            _Checker(archive.read(info), archive, folder).load()
+            data = archive.read(info)
+            _check_memo(data, info.filename)
+            _Checker(data, archive, folder).load()
         except ModelLoadError:
             raise
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,

@@ -311,3 +311,26 @@ def test_torchscript_pickle_declaring_a_huge_string_is_refused_before_torch_allo
     with pytest.raises(ModelLoadError, match="damaged"):
         load_model(path, SPEC, device="cpu")
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500 * 1024  # KiB: far below 3.6 GB
+
+
+def test_torchscript_pickle_with_a_huge_memo_index_is_refused(tmp_path):
+    """A fuzzed .debug_pkl with LONG_BINPUT 1043144745: unpicklers grew their memo to 16 GB."""
+    import resource
+    import struct
+
+    src = save_torchscript(tmp_path / "tiny.ts")
+
+    def memo(entries):
+        name = next(n for n in entries if n.endswith(".debug_pkl"))
+        data = bytearray(entries[name])
+        at = data.index(b"q", 3)  # the first BINPUT
+        data[at:at + 2] = b"r" + struct.pack("<I", 1043144745)[:1]
+        data[at + 2:at + 2] = struct.pack("<I", 1043144745)[1:]
+        entries[name] = bytes(data)
+        return entries
+
+    path = _edit_torchscript(src, tmp_path / "memo.ts", memo)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ModelLoadError, match="memo index 1043144745"):
+        load_model(path, SPEC, device="cpu")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500 * 1024  # KiB
