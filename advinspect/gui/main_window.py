@@ -279,9 +279,10 @@ class MainWindow(QMainWindow):
         self.errors.append((title, message))
         dialogs.show_error(self, title, message, details)
 
-    def _ask_trust(self, path: str) -> None:
-        question = (f"{Path(path).name} is a pickled Python object. Unpickling can run arbitrary code.\n\n"
-                    "Load it only if you trust where it came from. Load it?")
+    def _ask_trust(self, path: str, findings: list[str] | None = None) -> None:
+        found = "\n".join(f"  • {f}" for f in (findings or ["a pickled Python object"])[:12])
+        question = (f"{Path(path).name} would run code of its own when it opens or runs:\n{found}\n\n"
+                    "A model file is a program. Load it only if you trust where it came from. Load it?")
         if dialogs.confirm(self, "Trust this model file?", question):
             self.session.open_model(path, trust_pickle=True)
 

@@ -62,7 +62,7 @@ class Session(QObject):
     ready = Signal()  # a model and its images are loaded and predicted
     message = Signal(str, str, str)  # level, text, details -> Log dock
     error = Signal(str, str, str)  # title, message, details -> error dialog
-    trust_needed = Signal(str)  # path of a pickle file the user must confirm
+    trust_needed = Signal(str, object)  # path of a pickle file the user must confirm
     custom_filter_changed = Signal()  # a plot asked the Images dock to show a set of images
     evaluation_changed = Signal()  # a batch evaluation finished (or was cleared)
     defense_changed = Signal()  # an inference-time defense was applied to / removed from the model
@@ -181,7 +181,7 @@ class Session(QObject):
         def failed(error: BaseException, details: str) -> None:
             if isinstance(error, UntrustedModelError) and not trust_pickle:
                 self.log("warning", str(error))
-                self.trust_needed.emit(path)
+                self.trust_needed.emit(path, list(error.findings))
                 return
             self._fail(f"Cannot open {name}", error, details)
 

@@ -296,3 +296,23 @@ def test_the_window_fixture_sees_leaked_widgets_and_threads(qtbot) -> None:
     del stray
     _flush_deletions()
     assert leftovers(before) == ([], [])
+
+
+def test_a_model_that_writes_files_asks_naming_the_operator(qtbot, make_window, dialog_log, tmp_path) -> None:
+    """A real TorchScript file whose forward writes through torch.from_file: the window asks, naming
+    the operator, and nothing is written while the user has not said yes."""
+    import json
+
+    from tests.fuzz.model_files import FileWriter, save_torchscript
+
+    victim = tmp_path / "victim.bin"
+    victim.write_bytes(b"hello")
+    path = save_torchscript(tmp_path / "writer.ts", FileWriter(str(victim)))
+    (tmp_path / "writer.ts.advinspect.json").write_text(json.dumps({"input_shape": [1, 8, 8]}))
+    window = make_window(start=False)
+    dialog_log.answer = False
+    with qtbot.waitSignal(window.session.trust_needed, timeout=20000) as blocker:
+        window.session.open_model(str(path))
+    assert blocker.args[1] == ["aten::from_file"]
+    assert len(dialog_log.questions) == 1 and "aten::from_file" in str(dialog_log.questions[0])
+    assert victim.read_bytes() == b"hello" and not dialog_log.errors
