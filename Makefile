@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-quick lint demo clean
+.PHONY: setup run test test-quick lint demo bundle clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,10 +25,29 @@ test-quick: setup
 
 lint: setup
 	$(VENV)/bin/ruff check advinspect tests benchmarks
+	$(VENV)/bin/lint-imports
 
 # Retrain the demo model and rewrite resources/ (seeded, about a minute on the CPU).
 demo: setup
 	$(PY) -m advinspect.zoo.digits --out resources
 
+# Desktop bundle (PyInstaller onedir) in dist/advinspect/, built in its own venv from a CPU-only
+# torch (a CUDA build adds 3-5 GB), then smoke-tested offscreen. Slow (minutes) and big: never
+# part of `make test`. TORCH_INDEX= (empty) takes torch from PyPI, i.e. the CUDA build.
+BUNDLE_VENV ?= .venv-bundle
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+BPY := $(BUNDLE_VENV)/bin/python
+
+bundle:
+	test -x $(BPY) || $(PYTHON) -m venv $(BUNDLE_VENV)
+	$(BPY) -m pip install --quiet --upgrade pip
+	$(BPY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BPY) -m pip install --quiet -r packaging/requirements-bundle.txt
+	$(BPY) -m pip install --quiet --no-deps .
+	$(BUNDLE_VENV)/bin/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller \
+		packaging/advinspect.spec
+	du -sh dist/advinspect
+	QT_QPA_PLATFORM=offscreen dist/advinspect/advinspect --smoke
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BUNDLE_VENV) build dist .pytest_cache .ruff_cache

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from advinspect.core.report.errors import ReportError
+
 MARGIN_MM = 12.0
 RESOLUTION = 96  # dots per inch of the layout: template pixel sizes read as screen pixels
 
@@ -37,8 +39,12 @@ _APP: Any = None
 
 
 def write_pdf(html: str, path: str | Path, paper: str = "a4") -> Path:
-    """Print `html` (Qt rich-text subset: tables, no flex/grid) to `path` on A4 or Letter."""
-    from PySide6.QtCore import QMarginsF, QSizeF
+    """Print `html` (Qt rich-text subset: tables, no flex/grid) to `path` on A4 or Letter.
+
+    Qt prints into memory and Python writes the file (flushed and synced): Qt's own file
+    writing ignores a full disk and leaves a truncated PDF behind a normal return. Raises
+    ReportError when Qt's output is not a complete PDF or the file cannot be written whole."""
+    from PySide6.QtCore import QBuffer, QIODevice, QMarginsF, QSizeF
     from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
     _application()
@@ -46,7 +52,10 @@ def write_pdf(html: str, path: str | Path, paper: str = "a4") -> Path:
     sizes = {"a4": QPageSize.PageSizeId.A4, "letter": QPageSize.PageSizeId.Letter}
     if paper not in sizes:
         raise ValueError(f"paper must be a4 or letter, got {paper!r}")
-    writer = QPdfWriter(str(path))
+    buffer = QBuffer()
+    if not buffer.open(QIODevice.OpenModeFlag.WriteOnly):
+        raise ReportError("Qt could not open a buffer to print the PDF into")
+    writer = QPdfWriter(buffer)
     writer.setTitle(_title(html))
     writer.setCreator("advinspect")
     writer.setResolution(RESOLUTION)
@@ -58,10 +67,31 @@ def write_pdf(html: str, path: str | Path, paper: str = "a4") -> Path:
     rect = writer.pageLayout().paintRectPixels(RESOLUTION)
     document.setPageSize(QSizeF(rect.width(), rect.height()))
     document.print_(writer)
-    del writer  # finishes and closes the file
-    if not path.is_file() or path.stat().st_size == 0:
-        raise OSError(f"Qt could not write {path}")
+    del writer  # finishes the PDF (trailer, %%EOF) in the buffer
+    buffer.close()
+    save_pdf(bytes(buffer.data()), path)
     return path
+
+
+def check_complete(data: bytes, what: str) -> None:
+    """A PDF that starts with its header and ends with %%EOF; anything else is an error."""
+    if not data.startswith(b"%PDF-") or not data.rstrip().endswith(b"%%EOF"):
+        raise ReportError(f"{what}: the PDF is incomplete ({len(data)} bytes, no %%EOF); nothing was written")
+
+
+def save_pdf(data: bytes, path: Path) -> None:
+    """Write a complete PDF `data` to `path`, synced, and check the file holds all of it."""
+    check_complete(data, str(path))
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        written = path.stat().st_size if path.is_file() else len(data)
+    except OSError as exc:
+        raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if written != len(data):
+        raise ReportError(f"cannot write {path}: {written} of {len(data)} bytes written")
 
 
 def _title(html: str) -> str:

@@ -82,7 +82,7 @@ def build_resnet(progress, cancel):
 
     from advinspect.core.models import ModelSpec
     from advinspect.core.models.torch_backend import TorchClassifier
-    from advinspect.gui.tasks import ImageSet
+    from advinspect.core.tasks.base import Images
 
     torch.manual_seed(0)
     module = torchvision.models.resnet18(weights=None)
@@ -91,7 +91,7 @@ def build_resnet(progress, cancel):
     clf = TorchClassifier(module, spec, torch.device("cpu"))
     rng = np.random.default_rng(0)
     x = rng.random((8, 3, 224, 224), dtype=np.float32)
-    images = ImageSet([f"random_{i}.png" for i in range(8)], [""] * 8, np.full(8, -1), x)
+    images = Images(x, np.full(8, -1), [f"random_{i}.png" for i in range(8)], [""] * 8)
     return clf, images
 
 

@@ -1,99 +1,123 @@
-"""What every command shares: model flags, loading models and images, progress bars, params."""
+"""What every command shares: flags generated from a verb's Config, the model flags, loading
+models and images, progress bars, Ctrl-C as a cancel, and printing a result's summary."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import os
 import shlex
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from advinspect.core.errors import AdvInspectError
+from advinspect.core.params import config_fields
+
+# --- flags from a Config ----------------------------------------------------------------------
 
 
-def parse_shape(text: str) -> tuple[int, int, int]:
-    try:
-        parts = tuple(int(p) for p in text.replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected C,H,W such as 3,224,224, got {text!r}") from None
-    if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"expected three numbers C,H,W, got {text!r}")
-    return parts  # type: ignore[return-value]
+def flag_name(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
-def parse_floats(text: str) -> tuple[float, ...]:
-    from advinspect.core.attacks.base import parse_number
+def add_config_flags(parser: Any, config_type: type, *, skip: Sequence[str] = ()) -> None:
+    """One flag per `param()` field of `config_type`: the same names, help, choices and defaults
+    the GUI form shows. Values stay strings here; `config_from_args` converts and checks them."""
+    defaults = config_type()
+    for f in config_fields(config_type):
+        if f.name in skip:
+            continue
+        meta, default = f.metadata, getattr(defaults, f.name)
+        text = meta["help"]
+        if default not in (None, "", ()):
+            shown = ",".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in default) \
+                if isinstance(default, tuple) else default
+            text += f" (default {shown})"
+        if "min" in meta or "max" in meta:
+            text += f" [{meta.get('min', '-inf')}, {meta.get('max', 'inf')}]"
+        kind = str(f.type)
+        if kind.startswith("bool"):
+            parser.add_argument(flag_name(f), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=text)
+        elif kind.startswith("tuple"):
+            parser.add_argument(flag_name(f), dest=f.name, action="append", default=None, metavar="A,B,...",
+                                help=text)
+        else:
+            choices = tuple(c for c in meta.get("choices", ()) if c) or None
+            parser.add_argument(flag_name(f), dest=f.name, default=None, choices=choices,
+                                metavar=None if choices else f.name.upper(), help=text)
 
-    try:
-        return tuple(parse_number(p) for p in text.split(","))
-    except AdvInspectError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+
+def config_from_args(config_type: type, args: argparse.Namespace, **extra: Any) -> Any:
+    """The Config from parsed flags (absent flags keep the Config's defaults) plus `extra`."""
+    from advinspect.core.tasks.base import make_config
+
+    values: dict[str, Any] = {}
+    for f in config_fields(config_type):
+        value = getattr(args, f.name, None)
+        if isinstance(value, list):
+            value = ",".join(value)
+        if value is not None:
+            values[f.name] = value
+    return make_config(config_type, values, **extra)
 
 
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
+# --- models and images ------------------------------------------------------------------------
+
+
+def add_model_flags(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    from advinspect.core.tasks import defend, open
+
     group = parser.add_argument_group("model")
-    group.add_argument("model", help="model file: TorchScript, torch.export .pt2, ONNX, or a state_dict with --arch")
-    group.add_argument("--input-shape", type=parse_shape, metavar="C,H,W", help="input shape without batch")
-    group.add_argument("--value-range", type=parse_floats, metavar="LO,HI", help="pixel value range (default 0,1)")
-    group.add_argument("--mean", type=parse_floats, metavar="M[,M,M]", help="normalization mean, applied inside the model")
-    group.add_argument("--std", type=parse_floats, metavar="S[,S,S]", help="normalization std, applied inside the model")
-    group.add_argument("--labels", type=Path, metavar="FILE", help="class names, one per line (or a JSON list)")
-    group.add_argument("--resize", choices=("resize", "center-crop", "none"), help="how images are fitted to the input")
-    group.add_argument("--arch", help="architecture for a state_dict: torchvision name (resnet18) or package.module:Class")
-    group.add_argument("--num-classes", type=int, help="number of classes of the architecture")
-    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    group.add_argument("--trust-pickle", action="store_true",
-                       help="allow loading a pickled model (runs code from the file: only for files you trust)")
-    group.add_argument("--defense", metavar="T[:V],...",
-                       help="input-transform defense in front of the model, e.g. jpeg:75,bits:4,median:3,noise:0.1")
-    group.add_argument("--adaptive", action="store_true",
-                       help="attack the defense adaptively: BPDA through non-differentiable transforms, EOT over random ones")
-    group.add_argument("--eot-samples", type=int, default=8, help="EOT samples per gradient step (default 8)")
+    if positional:
+        group.add_argument("model", help="model file: TorchScript, torch.export .pt2, ONNX, or a state_dict with --arch")
+    add_config_flags(group, open.Config)
+    defense = parser.add_argument_group("input-transform defense")
+    add_config_flags(defense, defend.Config, skip=("seed",))  # the command's own --seed seeds it
 
 
-def load_model(args: argparse.Namespace) -> Any:
-    from advinspect.core.models import ModelSpec, load_model
-    from advinspect.core.models.spec import read_labels_file
+def load_model(args: argparse.Namespace, path: str | None = None) -> Any:
+    """The model of `args` (or `path` with the same flags), behind `--defense` when given."""
+    from advinspect.core.tasks import defend, open
 
-    fields: dict[str, Any] = {}
-    if args.input_shape:
-        fields["input_shape"] = args.input_shape
-    if args.value_range:
-        if len(args.value_range) != 2:
-            raise AdvInspectError("--value-range takes two numbers LO,HI")
-        fields["value_range"] = args.value_range
-    for name in ("mean", "std", "resize"):
-        if getattr(args, name):
-            fields[name] = getattr(args, name)
-    if args.labels:
-        fields["labels"] = read_labels_file(args.labels)
-    spec = ModelSpec(**fields) if fields else None
-    clf = load_model(args.model, spec, arch=args.arch, num_classes=args.num_classes, device=args.device,
-                     trust_pickle=args.trust_pickle)
+    config = config_from_args(open.Config, args)
+    clf = open.run(open.Inputs(Path(path or args.model)), config).clf
     if getattr(args, "defense", None):
-        from advinspect.core.defenses.transforms import DefendedClassifier, parse_defense
-
-        clf = DefendedClassifier(clf, parse_defense(args.defense), adaptive=args.adaptive,
-                                 eot_samples=args.eot_samples, seed=getattr(args, "seed", 0) or 0)
-    elif getattr(args, "adaptive", False):
+        clf = defend.defended(clf, config_from_args(defend.Config, args, seed=getattr(args, "seed", None)))
+    elif getattr(args, "adaptive", None):
         raise AdvInspectError("--adaptive needs a --defense to adapt to")
     return clf
 
 
-def load_images(clf: Any, paths: Sequence[str]) -> Any:
-    from advinspect.core.data import collect_images, load_images
+def load_images(clf: Any, paths: Sequence[str], *, labelled_for: str | None = None) -> Any:
+    """The images at `paths` fitted to the model, as core.tasks Images; broken files are warned
+    about and skipped. `labelled_for` names the verb that needs labels."""
+    from advinspect.core.data import collect_images
+    from advinspect.core.data import load_images as load
+    from advinspect.core.tasks.base import Images
 
     items = collect_images(paths, clf.spec)
     if not items:
         raise AdvInspectError(f"no images found in {', '.join(paths)}")
     with progress_bar("loading images") as progress:
-        batch = load_images(items, clf.spec, progress=progress)
+        batch = load(items, clf.spec, progress=progress)
     for message in batch.errors:
-        print(f"advinspect: warning: skipped {message}", file=sys.stderr)
+        warn(f"skipped {message}")
     if not len(batch):
         raise AdvInspectError("none of the images could be loaded")
-    return batch
+    images = Images.from_batch(batch)
+    images.items = batch.items  # type: ignore[attr-defined]  # the files, for the results writers
+    if labelled_for:
+        images.require_labels(labelled_for)
+    return images
+
+
+# --- progress, cancel, output -----------------------------------------------------------------
 
 
 class progress_bar:
@@ -108,6 +132,9 @@ class progress_bar:
 
         from advinspect.core.jobs import Progress
 
+        if os.environ.get("ADVINSPECT_PROGRESS") == "lines":  # for logs and scripts: one line a second
+            return Progress(self._lines)
+
         def update(event: Any) -> None:
             if self.bar is None:
                 self.bar = tqdm(total=event.total, desc=self.description, delay=1.0, leave=False,
@@ -119,22 +146,66 @@ class progress_bar:
 
         return Progress(update)
 
+    def _lines(self, event: Any) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - getattr(self, "_last", 0.0) >= 1.0 or event.step >= event.total:
+            self._last = now
+            print(f"{self.description}: {event.step}/{event.total} {event.message}", file=sys.stderr, flush=True)
+
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
 
+
+@contextlib.contextmanager
+def cancel_on_sigint() -> Iterator[Any]:
+    """A CancelToken that the first Ctrl-C (SIGINT) sets: the task stops at its next step and its
+    partial result is written, marked cancelled. A second Ctrl-C stops at once."""
+    from advinspect.core.jobs import CancelToken
+
+    token = CancelToken()
+    if threading.current_thread() is not threading.main_thread():
+        yield token  # signals reach the main thread only (e.g. the CLI called from a test thread)
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        print("\nadvinspect: cancelling after the current step (Ctrl-C again to stop at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield token
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def warn(message: str) -> None:
+    print(f"advinspect: warning: {message}", file=sys.stderr)
+
+
+def print_summary(result: Any) -> None:
+    """The result's summary lines, as the GUI shows them; warnings and cancel notes on stderr."""
+    for line in result.summary_text():
+        if line.startswith("warning: "):
+            warn(line[len("warning: "):])
+        elif line.startswith("cancelled"):
+            print(f"advinspect: {line}", file=sys.stderr)
+        else:
+            print(line)
+
+
+def exit_code(result: Any) -> int:
+    return 130 if getattr(result, "cancelled", False) else 0
 
 
 def command_line(args: argparse.Namespace) -> str:
     """The exact command that reproduces this run (the argv main() was given), for provenance."""
     argv = getattr(args, "argv", None)
     return "advinspect " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-
-
-
-def fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
 
 
 def parse_param_pairs(pairs: list[str] | None) -> dict[str, str]:
@@ -144,5 +215,35 @@ def parse_param_pairs(pairs: list[str] | None) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep:
             raise AdvInspectError(f"--param takes key=value, got {pair!r}")
-        values[key.strip()] = value.strip()
+        values[key.strip().replace("-", "_")] = value.strip()
     return values
+
+
+def add_param_flag(parser: argparse.ArgumentParser, help: str = "any other attack parameter") -> None:
+    parser.add_argument("--param", action="append", metavar="KEY=VALUE", help=help)
+
+
+def refuse_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise AdvInspectError(f"{path} exists; pass --force to overwrite")
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before a long computation, not after it, when the output folder cannot be written.
+    (For the folders written as a whole — results, reports, evaluations — use
+    core.report.staging.check_writable, which also refuses a folder of the user's own.)"""
+    import os
+    import tempfile
+
+    folder = Path(folder)
+    probe_dir = folder
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise AdvInspectError(f"cannot write to {folder}: {probe_dir} is not a folder")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".advinspect-probe-", dir=probe_dir)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise AdvInspectError(f"cannot write to {folder}: {exc.strerror or exc}") from None

@@ -23,3 +23,12 @@ class GradientsUnavailableError(AdvInspectError):
 
 class CancelledError(AdvInspectError):
     """A job was cancelled by the user."""
+
+
+class UntrustedModelError(ModelLoadError):
+    """The model file would run code of its own (a pickle, file/process/network operators, native code):
+    refused until the user says they trust it. `findings` lists what was found, for the GUI to ask."""
+
+    def __init__(self, message: str, findings: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.findings = tuple(findings)

@@ -16,8 +16,8 @@ from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.metrics.calibration import calibration, fit_temperature, split_indices
 from advinspect.core.metrics.robustness import robustness_curve, sanity_warnings
 from advinspect.core.models.base import Classifier
+from advinspect.core.params import DEFAULT_EPS
 
-DEFAULT_EPS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
 HISTOGRAM_BINS = 20
 
 

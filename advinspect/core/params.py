@@ -14,11 +14,16 @@ from typing import Any
 
 from advinspect.core.errors import AdvInspectError
 
+# The budgets an evaluation uses when none are given (8-bit steps up to the common 8/255).
+DEFAULT_EPS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
 
 def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
-          choices: tuple[str, ...] | None = None) -> Any:
-    """A parameter field: the GUI builds its form and the CLI its flags from this metadata."""
-    meta = {"help": help, "min": min, "max": max, "choices": choices}
+          choices: tuple[str, ...] | None = None, flag: str | None = None) -> Any:
+    """A parameter field: the GUI builds its form and the CLI its flags from this metadata.
+
+    `flag` names the command-line flag when it differs from the field name (`--attack` for a
+    list of attacks)."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "flag": flag}
     return field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
 
 
@@ -52,6 +57,16 @@ def _convert(f: dataclasses.Field, raw: Any) -> Any:
     kind = str(f.type)
     if raw is None:
         return None
+    if kind.startswith("dict"):
+        if not isinstance(raw, dict):
+            raise AdvInspectError(f"{f.name} takes key=value pairs, got {raw!r}")
+        return dict(raw)
+    if kind.startswith("tuple"):
+        if "float" in kind:
+            return parse_numbers(raw)
+        if isinstance(raw, (tuple, list)):
+            return tuple(str(v).strip() for v in raw)
+        return tuple(p.strip() for p in str(raw).split(",") if p.strip())
     if "bool" in kind:
         if isinstance(raw, bool):
             return raw
@@ -77,15 +92,26 @@ def validate_params(params: Any) -> None:
         if value is None:
             continue
         meta = f.metadata
-        if "choices" in meta and value not in meta["choices"]:
-            raise AdvInspectError(f"{f.name} must be one of {', '.join(meta['choices'])}, got {value!r}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise AdvInspectError(f"{f.name} must be finite, got {value}")
-            if "min" in meta and value < meta["min"]:
-                raise AdvInspectError(f"{f.name} must be at least {meta['min']}, got {value}")
-            if "max" in meta and value > meta["max"]:
-                raise AdvInspectError(f"{f.name} must be at most {meta['max']}, got {value}")
+        if "choices" in meta:
+            for item in value if isinstance(value, tuple) else (value,):
+                if item not in meta["choices"]:
+                    raise AdvInspectError(f"{f.name} must be one of {', '.join(meta['choices'])}, got {item!r}")
+        if isinstance(value, tuple):
+            for item in value:
+                _check_number(f, item)
+            continue
+        _check_number(f, value)
+
+
+def _check_number(f: dataclasses.Field, value: Any) -> None:
+    meta = f.metadata
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise AdvInspectError(f"{f.name} must be finite, got {value}")
+        if "min" in meta and value < meta["min"]:
+            raise AdvInspectError(f"{f.name} must be at least {meta['min']}, got {value}")
+        if "max" in meta and value > meta["max"]:
+            raise AdvInspectError(f"{f.name} must be at most {meta['max']}, got {value}")
 
 
 def parse_numbers(text: str | float | tuple | list) -> tuple[float, ...]:
@@ -115,3 +141,9 @@ def parse_shape(text: str | tuple | list) -> tuple[int, int, int]:
     if any(v != int(v) or v < 1 for v in values):
         raise AdvInspectError(f"a shape takes whole positive numbers, got {text!r}")
     return tuple(int(v) for v in values)  # type: ignore[return-value]
+
+
+def config_fields(config_type: type) -> list[dataclasses.Field]:
+    """The fields a form or a flag set is built from: those declared with `param()` (a field
+    without help text is plumbing, e.g. the attack-specific parameters dict)."""
+    return [f for f in dataclasses.fields(config_type) if "help" in f.metadata]

@@ -8,10 +8,20 @@ import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 SCREENSHOT_TIMEOUT_MS = 180_000
 SCREENSHOT_ATTACK = ("fgsm", {"eps": "0.2"})  # a budget that flips the first demo digit
+ICONS = Path(__file__).resolve().parents[2] / "packaging" / "icons"  # the bundle keeps this layout
+
+
+def app_icon() -> QIcon:
+    """The application icon from its rendered PNG sizes (no SVG icon-engine plugin needed)."""
+    icon = QIcon()
+    for png in sorted(ICONS.glob("advinspect-*.png")):
+        icon.addFile(str(png))
+    return icon
 
 
 def _application() -> QApplication:
@@ -20,6 +30,8 @@ def _application() -> QApplication:
         app = QApplication(sys.argv[:1])
         app.setOrganizationName("advinspect")
         app.setApplicationName("advinspect")
+        app.setDesktopFileName("advinspect")  # matches packaging/advinspect.desktop
+        app.setWindowIcon(app_icon())
     return app  # type: ignore[return-value]
 
 
@@ -29,7 +41,12 @@ def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | 
 
     With `screenshot`, run FGSM on the first demo image, save the window as a PNG and exit
     (0 when saved). `trust_pickle` allows a pickled model given on the command line.
+    Raises `PlatformUnavailableError` (one line, exit 1) where Qt would abort on a missing library.
     """
+    if QApplication.instance() is None:
+        from advinspect.gui.platform_check import ensure_platform
+
+        ensure_platform()
     import pyqtgraph as pg
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
@@ -80,6 +97,10 @@ def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | 
         window.closed.connect(loop.quit)
         code = loop.exec()
     window.session.shutdown()
+    window.hide()
+    from advinspect.gui.worker import wait_for_stragglers
+
+    wait_for_stragglers()  # a job that ignored cancel: the window is gone, the process waits
     if settings_dir is not None:
         settings_dir.cleanup()
     return status["code"] or code

@@ -11,6 +11,10 @@ import sys
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+# What the file dialogs offer for models (the window's Open Model and the Compare dock's Add)
+MODEL_SUFFIXES = {".pt", ".pth", ".pt2", ".onnx", ".ts", ".jit", ".pkl", ".bin", ".ckpt"}
+MODEL_FILTER = "Models (*.pt *.pth *.pt2 *.onnx *.ts *.jit *.pkl *.bin *.ckpt);;All files (*)"
+
 
 def headless() -> bool:
     """True when dialogs must not block (ADVINSPECT_GUI_NO_DIALOGS=1: screenshots, benchmarks)."""

@@ -46,12 +46,14 @@ def export_job(clf: Any, images: Any, outcome: Any, choice: ExportChoice, select
     import torch
 
     from advinspect.core.data.datasets import ImageItem
-    from advinspect.core.report import build_report
-    from advinspect.core.report.results import add_saliency, attack_results, write_attack_outputs
+    from advinspect.core.report.results import attack_results, write_attack_outputs
+    from advinspect.core.tasks import report
+    from advinspect.core.tasks.attack import completed_only
     from advinspect.pdf import write_pdf
 
-    result = outcome.result
-    indices = [int(i) for i in outcome.indices]
+    outcome = completed_only(outcome)  # as the CLI writes a cancelled run: no row for an image never attacked
+    result = outcome.attack
+    indices = [int(i) for i in outcome.images.index]
     items = [ImageItem(Path(images.paths[i]), images.names[i], int(images.labels[i]) if images.labels[i] >= 0
                        else None) for i in indices]
     x = torch.as_tensor(images.x[indices])
@@ -59,16 +61,14 @@ def export_job(clf: Any, images: Any, outcome: Any, choice: ExportChoice, select
                       "images": len(indices), "source": "advinspect GUI"}
     results = attack_results(result, items, clf, x=x, gui_parameters=gui_parameters)
     out = choice.out_dir
-    if choice.saliency:
-        add_saliency(results, out, clf, x, result.x_adv, choice.saliency, seed=result.seed)
-    write_attack_outputs(out, result, items, clf, results=results)
-    chosen = None
+    write_attack_outputs(out, result, items, clf, results=results, x=x, saliency=choice.saliency, seed=result.seed)
+    chosen = ()
     if choice.samples == "selection":
-        chosen = [images.names[i] for i in selection if i in set(indices)]
-    return build_report(results, out, base_dir=out, formats=choice.formats, selection=chosen,
-                        flipped_only=choice.samples == "flipped", max_cards=choice.max_cards, paper=choice.paper,
-                        pdf_writer=write_pdf if "pdf" in choice.formats else None, force=force,
-                        progress=progress, cancel=cancel)
+        chosen = tuple(images.names[i] for i in selection if i in set(indices))
+    config = report.Config(formats=choice.formats, flipped_only=choice.samples == "flipped",
+                           max_cards=choice.max_cards, paper=choice.paper, force=force, select=chosen)
+    return report.run(report.Inputs(results, out, base_dir=out, pdf_writer=write_pdf if "pdf" in choice.formats
+                                    else None), config, progress=progress, cancel=cancel)
 
 
 class ExportDialog(QDialog):
@@ -145,7 +145,7 @@ def export_report(session: Any, parent: QWidget | None, default_dir: str | None 
         return None
     folder = default_dir or str(Path.home() / "advinspect-report")
     selection = list(session.selection)
-    choice = ask_export_choice(parent, folder, bool(set(selection) & set(outcome.indices.tolist())))
+    choice = ask_export_choice(parent, folder, bool(set(selection) & set(outcome.images.index.tolist())))
     if choice is None:
         return None
     if remember is not None:
@@ -161,11 +161,11 @@ def export_report(session: Any, parent: QWidget | None, default_dir: str | None 
     def job(progress, cancel):
         return export_job(clf, images, outcome, choice, selection, force=force, progress=progress, cancel=cancel)
 
-    def done(report: Any) -> None:
-        more = f", {report.more} more in samples.csv" if report.more else ""
-        session.log("info", f"report written to {report.out_dir} ({len(report.cards)} cards{more})")
-        if choice.open_when_done and not dialogs.headless():
-            target = report.out_dir / ("report.html" if "html" in choice.formats else "report.pdf")
+    def done(result: Any) -> None:
+        for line in result.summary_text():  # what `advinspect report` prints
+            session.log("info", line)
+        if choice.open_when_done and not dialogs.headless() and not result.cancelled:
+            target = result.out / ("report.html" if "html" in choice.formats else "report.pdf")
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
 
     return session.run_job("Export report", job, done, error_title="Cannot write the report")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import platform
-import sys
+import html
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +19,35 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QProgress
 
 from advinspect import __version__
 from advinspect.gui import dialogs
+from advinspect.gui.dialogs import MODEL_FILTER, MODEL_SUFFIXES
 from advinspect.gui.panels.attack import AttackPanel
+from advinspect.gui.panels.certify import CertifyPanel
+from advinspect.gui.panels.compare import ComparePanel
 from advinspect.gui.panels.confidence import ConfidencePanel
-from advinspect.gui.panels.defenses import DefensesPanel
-from advinspect.gui.panels.evaluate import (
-    CalibrationPanel,
-    EvaluatePanel,
-    HistogramsPanel,
-    RobustnessPanel,
-)
+from advinspect.gui.panels.defend import DefendPanel
+from advinspect.gui.panels.detect import DetectPanel
+from advinspect.gui.panels.evaluate import EvaluatePanel
+from advinspect.gui.panels.evaluate_plots import CalibrationPanel, HistogramsPanel, RobustnessPanel
 from advinspect.gui.panels.images import ImagesPanel
 from advinspect.gui.panels.inspector import InspectorView
 from advinspect.gui.panels.log import LogPanel
 from advinspect.gui.panels.model import ModelPanel
 from advinspect.gui.panels.saliency import SaliencyPanel
+from advinspect.gui.panels.train import TrainPanel
 from advinspect.gui.session import Session
-from advinspect.gui.settings import add_recent, get_json, make_settings, recent, set_json
+from advinspect.gui.settings import (
+    add_recent,
+    dropped_keys,
+    get_bytes,
+    get_json,
+    make_settings,
+    recent,
+    set_bytes,
+    set_json,
+    text,
+)
 from advinspect.gui.theme import THEMES, apply_theme
 
-MODEL_SUFFIXES = {".pt", ".pth", ".pt2", ".onnx", ".ts", ".jit", ".pkl", ".bin", ".ckpt"}
-MODEL_FILTER = "Models (*.pt *.pth *.pt2 *.onnx *.ts *.jit *.pkl *.bin *.ckpt);;All files (*)"
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
 STATE_VERSION = 1
 
@@ -49,7 +57,7 @@ Ctrl+I        open images
 Ctrl+Shift+I  open an image folder
 Ctrl+D        open the demo (digits CNN and test images)
 Ctrl+R        run the attack on the selected images
-Esc           cancel the running job
+Esc           cancel the running job and every queued one
 Ctrl+A        select all shown images (in the Images dock)
 Ctrl+Q        quit
 Mouse         wheel zooms, drag pans; the three views move together
@@ -84,12 +92,17 @@ class MainWindow(QMainWindow):
         self.robustness_panel = RobustnessPanel(self.session, self)
         self.histograms_panel = HistogramsPanel(self.session, self)
         self.calibration_panel = CalibrationPanel(self.session, self)
-        self.defenses_panel = DefensesPanel(self.session, self)
-        for panel in (self.attack_panel, self.evaluate_panel, self.defenses_panel):
+        self.defend_panel = DefendPanel(self.session, self)
+        self.detect_panel = DetectPanel(self.session, self)
+        self.certify_panel = CertifyPanel(self.session, self)
+        self.compare_panel = ComparePanel(self.session, self)
+        self.train_panel = TrainPanel(self.session, self)
+        for panel in (self.attack_panel, self.evaluate_panel, self.compare_panel):
             panel.visible_indices = self.images_panel.visible_indices
         self.panels = [self.model_panel, self.images_panel, self.attack_panel, self.confidence_panel,
                        self.log_panel, self.saliency_panel, self.evaluate_panel, self.robustness_panel,
-                       self.histograms_panel, self.calibration_panel, self.defenses_panel]
+                       self.histograms_panel, self.calibration_panel, self.defend_panel, self.detect_panel,
+                       self.certify_panel, self.compare_panel, self.train_panel]
         self._arrange_docks()
         self._make_actions()
         self._make_menus()
@@ -116,7 +129,11 @@ class MainWindow(QMainWindow):
         # beside the model, result plots beside the log. (The confidence dock stays untabbed:
         # Qt's tabifyDockWidget cannot move a dock that already sits in a tab group.)
         self.tabifyDockWidget(self.attack_panel, self.evaluate_panel)
-        self.tabifyDockWidget(self.evaluate_panel, self.defenses_panel)
+        previous = self.evaluate_panel
+        for panel in (self.defend_panel, self.detect_panel, self.certify_panel, self.compare_panel,
+                      self.train_panel):
+            self.tabifyDockWidget(previous, panel)
+            previous = panel
         self.tabifyDockWidget(self.model_panel, self.saliency_panel)
         self.tabifyDockWidget(self.log_panel, self.robustness_panel)
         self.tabifyDockWidget(self.robustness_panel, self.histograms_panel)
@@ -145,7 +162,7 @@ class MainWindow(QMainWindow):
     def export_report(self) -> None:
         from advinspect.gui.export import export_report
 
-        last = self.settings.value("export/folder", "", type=str) or None
+        last = text(self.settings, "export/folder") or None
         export_report(self.session, self, last,
                       remember=lambda folder: self.settings.setValue("export/folder", folder))
 
@@ -164,10 +181,11 @@ class MainWindow(QMainWindow):
         self.run_action = self._action("&Run Attack", self.attack_panel.run, "Ctrl+R",
                                        "run the chosen attack on the selected images")
         self.cancel_action = self._action("&Cancel", self.session.cancel, Qt.Key.Key_Escape,
-                                          "cancel the running job (stops within one step)")
+                                          "cancel the running job (stops within one step) and every queued one")
         self.reset_layout_action = self._action("&Reset Layout", self.reset_layout)
         self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts, "F1")
         self.about_action = self._action("&About advinspect", self.show_about)
+        self.plugins_action = self._action("&Plugins", self.show_plugins)
         self.theme_group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
         for theme in THEMES:
@@ -201,7 +219,7 @@ class MainWindow(QMainWindow):
         run_menu = bar.addMenu("&Run")
         run_menu.addActions([self.run_action, self.cancel_action])
         help_menu = bar.addMenu("&Help")
-        help_menu.addActions([self.shortcuts_action, self.about_action])
+        help_menu.addActions([self.shortcuts_action, self.plugins_action, self.about_action])
 
     def _make_status_bar(self) -> None:
         status = self.statusBar()
@@ -261,9 +279,10 @@ class MainWindow(QMainWindow):
         self.errors.append((title, message))
         dialogs.show_error(self, title, message, details)
 
-    def _ask_trust(self, path: str) -> None:
-        question = (f"{Path(path).name} is a pickled Python object. Unpickling can run arbitrary code.\n\n"
-                    "Load it only if you trust where it came from. Load it?")
+    def _ask_trust(self, path: str, findings: list[str] | None = None) -> None:
+        found = "\n".join(f"  • {f}" for f in (findings or ["a pickled Python object"])[:12])
+        question = (f"{Path(path).name} would run code of its own when it opens or runs:\n{found}\n\n"
+                    "A model file is a program. Load it only if you trust where it came from. Load it?")
         if dialogs.confirm(self, "Trust this model file?", question):
             self.session.open_model(path, trust_pickle=True)
 
@@ -287,7 +306,7 @@ class MainWindow(QMainWindow):
             self.session.open_images([path])
 
     def _last_dir(self) -> str:
-        return str(self.settings.value("last_dir", str(Path.home())))
+        return text(self.settings, "last_dir", str(Path.home()))
 
     def _remember_dir(self, path: str) -> None:
         self.settings.setValue("last_dir", str(Path(path).parent))
@@ -338,24 +357,31 @@ class MainWindow(QMainWindow):
         dialogs.inform(self, "Keyboard shortcuts", SHORTCUTS)
 
     def show_about(self) -> None:
-        dialogs.inform(self, "About advinspect", about_text())
+        dialogs.inform(self, "About advinspect", f"<pre>{html.escape(about_text())}</pre>")
+
+    def show_plugins(self) -> None:
+        from advinspect.core.doctor import format_table, plugin_checks
+
+        dialogs.inform(self, "Plugins", f"<pre>{html.escape(format_table(plugin_checks()))}</pre>")
 
     # --- settings ----------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         s = self.settings
-        geometry = s.value("window/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        state = s.value("window/state")
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state, STATE_VERSION)
-        self.set_theme(str(s.value("theme", system_theme())))
+        for key in dropped_keys(s):
+            self.session.log("warning", f"settings: ignored {key} (not plain text: a serialized value)")
+        geometry = get_bytes(s, "window/geometry")
+        if geometry:
+            self.restoreGeometry(QByteArray(geometry))
+        state = get_bytes(s, "window/state")
+        if state:
+            self.restoreState(QByteArray(state), STATE_VERSION)
+        self.set_theme(text(s, "theme", system_theme()))
         self.attack_panel.restore(get_json(s, "attack/last", {}))
 
     def save_settings(self) -> None:
         s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState(STATE_VERSION))
+        set_bytes(s, "window/geometry", self.saveGeometry().data())
+        set_bytes(s, "window/state", self.saveState(STATE_VERSION).data())
         s.setValue("theme", self.theme)
         set_json(s, "attack/last", self.attack_panel.state())
         s.sync()
@@ -398,6 +424,10 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.save_settings()
+        self.hide()  # nothing frozen on screen while the worker is told to stop
+        # Cancels every job and waits briefly; a job that never reaches a cancel point goes on in
+        # the background (its thread is never destroyed while it runs: that would abort the
+        # process) and the program exits once it ends (app.run_gui, worker.wait_for_stragglers).
         self.session.shutdown()
         self._closed = True
         for item in self.inspector.items:  # pyqtgraph #466: release the arrays with the window
@@ -418,18 +448,15 @@ def system_theme() -> str:
 
 
 def about_text() -> str:
-    import numpy
+    """The version, then the same table as `advinspect doctor` (plugins and their errors included)."""
     import pyqtgraph
-    import PySide6
-    from PySide6.QtCore import qVersion
 
-    torch = sys.modules.get("torch")
+    from advinspect.core.doctor import format_table, run_checks
+    from advinspect.gui.platform_check import qt_checks
+
     lines = [
-        f"advinspect {__version__}",
-        "Inspect the adversarial robustness of image classifiers.",
-        "",
-        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}",
-        f"Qt {qVersion()}, PySide6 {PySide6.__version__}, pyqtgraph {pyqtgraph.__version__}",
-        f"numpy {numpy.__version__}, torch {getattr(torch, '__version__', 'not loaded yet')}",
+        f"advinspect {__version__}: inspect the adversarial robustness of image classifiers.",
+        f"pyqtgraph {pyqtgraph.__version__}", "",
+        format_table(run_checks(qt_checks())),
     ]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ an error leaves what the user had untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -16,22 +17,22 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from advinspect.core.errors import AdvInspectError
+from advinspect.core.errors import AdvInspectError, CancelledError, UntrustedModelError
 from advinspect.core.jobs import ProgressEvent
+from advinspect.core.status import NOT_ATTACKED
+from advinspect.core.tasks.base import Images
 from advinspect.gui import tasks
-from advinspect.gui.tasks import AttackOutcome, ImageSet, ModelState
-from advinspect.gui.worker import Job, JobRunner
-
-PICKLE_HINT = "unpickling can run arbitrary code"
+from advinspect.gui.tasks import ModelState
+from advinspect.gui.worker import Job, JobRunner, describe
 
 
 @dataclass
 class ImageResult:
-    """The latest attack on one image."""
+    """The latest attack on one image; `status` is the core word (core.status) every consumer shows."""
 
     x_adv: np.ndarray  # (C, H, W)
     adv_probs: np.ndarray  # (classes,)
-    success: bool
+    status: str  # flipped / misclassified / held
     linf: float
     l2: float
     l0: int
@@ -61,10 +62,11 @@ class Session(QObject):
     ready = Signal()  # a model and its images are loaded and predicted
     message = Signal(str, str, str)  # level, text, details -> Log dock
     error = Signal(str, str, str)  # title, message, details -> error dialog
-    trust_needed = Signal(str)  # path of a pickle file the user must confirm
+    trust_needed = Signal(str, object)  # path of a pickle file the user must confirm
     custom_filter_changed = Signal()  # a plot asked the Images dock to show a set of images
     evaluation_changed = Signal()  # a batch evaluation finished (or was cleared)
     defense_changed = Signal()  # an inference-time defense was applied to / removed from the model
+    models_changed = Signal()  # an in-memory model was offered for comparison (e.g. a trained one)
 
     def __init__(self, device: str = "auto", parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -77,19 +79,20 @@ class Session(QObject):
         self.info: dict[str, Any] = {}
         self.model_path: str | None = None
         self.sources: list[str] = []
-        self.images: ImageSet | None = None
+        self.images: Images | None = None
         self.probs: np.ndarray | None = None
         self.results: dict[int, ImageResult] = {}
         self.live: dict[int, np.ndarray] = {}
         self.current = -1
         self.selection: list[int] = []
         self.attack_job: Job | None = None
-        self.last_attack: AttackOutcome | None = None  # the adversarials the detector tests
+        self.last_attack: Any = None  # core.tasks.attack.Result: what the detector and the report read
         # (label, image indices) set by a plot bin or confusion cell; the Images dock shows them
         self.custom_filter: tuple[str, frozenset[int]] | None = None
-        self.evaluation: Any = None  # tasks.EvaluationOutcome of the current model
+        self.evaluation: Any = None  # core.tasks.evaluate.Result on the current model (images.index: rows)
         self.base_clf: Any = None  # the undefended model while a defense is applied, else None
-        self.defense: dict[str, Any] | None = None  # {"text", "adaptive", "eot_samples"}
+        self.defense: dict[str, Any] | None = None  # {"text", "adaptive", "eot_samples", "summary"}
+        self.models: dict[str, Any] = {}  # other in-memory Classifiers to compare with (name -> model)
         self._attack_steps = 1
         self._attack_indices = np.zeros(0, dtype=np.int64)
 
@@ -134,11 +137,9 @@ class Session(QObject):
         return None if result is None else result.x_adv
 
     def status(self, i: int) -> str | None:
-        """'flipped' or 'held' once attacked, None before."""
+        """The core status word of image `i` once attacked (flipped / misclassified / held), None before."""
         result = self.results.get(i)
-        if result is None:
-            return None
-        return "flipped" if result.success else "held"
+        return None if result is None else result.status
 
     # --- commands --------------------------------------------------------------------------
     def start(self, model: str | None, images: list[str], demo: bool, trust_pickle: bool = False) -> None:
@@ -177,12 +178,12 @@ class Session(QObject):
                 write_sidecar(path, state.clf.spec)
             return state
 
-        def failed(message: str, details: str) -> None:
-            if PICKLE_HINT in message and not trust_pickle:
-                self.log("warning", message)
-                self.trust_needed.emit(path)
+        def failed(error: BaseException, details: str) -> None:
+            if isinstance(error, UntrustedModelError) and not trust_pickle:
+                self.log("warning", str(error))
+                self.trust_needed.emit(path, list(error.findings))
                 return
-            self._fail(f"Cannot open {name}", message, details)
+            self._fail(f"Cannot open {name}", error, details)
 
         self.log("info", f"opening model {path}")
         return self.runner.submit(f"open {name}", job, on_done=partial(self._commit_model, path, sources),
@@ -196,17 +197,13 @@ class Session(QObject):
         return self.open_model(self.model_path, spec=spec, save_sidecar=True)
 
     def use_classifier(self, clf: Any, sources: list[str] | None = None,
-                       images: ImageSet | None = None) -> Job:
+                       images: Images | None = None) -> Job:
         """Adopt an in-memory Classifier (benchmarks, tests, scripting)."""
         sources = list(self.sources if sources is None else sources)
 
         def job(progress, cancel) -> ModelState:
-            state = tasks.open_model(None, [] if images is not None else sources, clf=clf,
-                                     progress=progress, cancel=cancel)
-            if images is not None:
-                state.images = images
-                state.probs = tasks.predict(clf, images.x, progress=progress, cancel=cancel)
-            return state
+            return tasks.open_model(None, [] if images is not None else sources, clf=clf, images=images,
+                                    progress=progress, cancel=cancel)
 
         return self.runner.submit("use model", job, on_done=partial(self._commit_model, None, sources),
                                   on_error=partial(self._fail, "Cannot use the model"))
@@ -240,26 +237,25 @@ class Session(QObject):
 
     def run_attack(self, name: str, values: dict[str, Any], indices: list[int] | None = None, *,
                    target: int | None = None, seed: int = 0) -> Job | None:
-        """Attack the images at `indices` (default: the selection, else the current image)."""
+        """`attack` the images at `indices` (default: the selection, else the current image)."""
+        from advinspect.core.tasks import attack as attack_task
+
         try:
-            attack, chosen = self._prepare_attack(name, values, indices, target)
+            config, attack, chosen = self._prepare_attack(name, values, indices, target, seed)
         except AdvInspectError as exc:
             self._fail("Cannot run the attack", str(exc), "")
             return None
         assert self.images is not None
-        x = self.images.x[chosen]
-        labels = self.images.labels[chosen]
+        inputs = attack_task.Inputs(self.clf, self.images.subset(chosen))
         targets = None if target is None else np.full(len(chosen), target, dtype=np.int64)
-        clf = self.clf
 
-        def job(progress, cancel) -> AttackOutcome:
-            return tasks.run_attack(attack, clf, x, labels, chosen, target=targets, seed=seed,
-                                    progress=progress, cancel=cancel)
+        def job(progress, cancel) -> Any:
+            return attack_task.run(inputs, config, progress=progress, cancel=cancel, target=targets)
 
         self._attack_steps = max(1, int(attack.total_steps()))
         self._attack_indices = chosen
         self.live.clear()
-        params = tasks.params_dict(attack.params)
+        params = dataclasses.asdict(attack.params)
         self.log("info", f"run {attack.name} on {len(chosen)} image(s), params {params}, seed {seed}, "
                          f"target {self.label_name(target) if target is not None else 'none'}, "
                          f"device {self.info.get('device', '?')}")
@@ -275,10 +271,10 @@ class Session(QObject):
         """Run a panel's job on the worker; a failure is logged and shown, then `on_error` runs
         (so the panel can reset its buttons)."""
 
-        def failed(message: str, details: str) -> None:
+        def failed(error: BaseException, details: str) -> None:
             if on_error is not None:
-                on_error(message, details)
-            self._fail(error_title or f"{name} failed", message, details)
+                on_error(error, details)
+            self._fail(error_title or f"{name} failed", error, details)
 
         return self.runner.submit(name, fn, on_done=on_done, on_error=failed, on_progress=on_progress,
                                   previews=previews)
@@ -295,47 +291,54 @@ class Session(QObject):
             self.custom_filter = None
             self.custom_filter_changed.emit()
 
+    def add_model(self, name: str, clf: Any) -> None:
+        """Offer an in-memory model (a trained one) to the panels that compare models."""
+        self.models[name] = clf
+        self.models_changed.emit()
+
     def set_evaluation(self, outcome: Any) -> None:
         self.evaluation = outcome
         self.evaluation_changed.emit()
 
-    def apply_defense(self, text: str, adaptive: bool = False, eot_samples: int = 8) -> Job | None:
-        """Put input transforms (`parse_defense` text, e.g. 'jpeg:75,bits:4') in front of the
-        model: the session's classifier becomes a DefendedClassifier, so attacks, saliency and
-        evaluation all see the defended model. Replaces any defense applied before."""
+    def apply_defense(self, config: Any) -> Job | None:
+        """`defend`: put input transforms (a core.tasks.defend.Config) in front of the model. The
+        session's classifier becomes a DefendedClassifier, so attacks, saliency and evaluation all
+        see the defended model. Replaces any defense applied before."""
+        from advinspect.core.tasks import defend
+
         if self.clf is None:
             self._fail("No model", "open a model first", "")
             return None
         base = self.base_clf if self.base_clf is not None else self.clf
-        defense = {"text": text, "adaptive": bool(adaptive), "eot_samples": int(eot_samples)}
-        x = None if self.images is None else self.images.x
+        inputs = defend.Inputs(base, self.images)
 
-        def job(progress, cancel) -> ModelState:
-            return tasks.defended_state(base, text, adaptive, eot_samples, x, progress=progress, cancel=cancel)
+        def job(progress, cancel) -> Any:
+            return defend.run(inputs, config, progress=progress, cancel=cancel)
 
-        self.log("info", f"apply defense {text} (adaptive {adaptive}, EOT samples {eot_samples})")
-        return self.run_job("apply defense", job, partial(self._commit_defense, base, defense),
+        self.log("info", f"apply defense {config.defense} (adaptive {config.adaptive}, EOT samples "
+                         f"{config.eot_samples})")
+        return self.run_job("apply defense", job, partial(self._commit_defense, base, config),
                             error_title="Cannot apply the defense", on_progress=self._progress_only)
 
     def remove_defense(self) -> Job | None:
         """Back to the undefended model (predictions recomputed on the worker)."""
         if self.base_clf is None:
             return None
-        base = self.base_clf
-        x = None if self.images is None else self.images.x
+        base, images = self.base_clf, self.images
 
         def job(progress, cancel) -> ModelState:
-            probs = None if x is None else tasks.predict(base, x, progress=progress, cancel=cancel)
-            return ModelState(base, base.describe(), None, probs, 0.0)
+            return tasks.open_model(None, [], clf=base, images=images, progress=progress, cancel=cancel)
 
         self.log("info", "remove the defense")
-        return self.run_job("remove defense", job, partial(self._commit_defense, None, None),
+        return self.run_job("remove defense", job, self._commit_undefended,
                             error_title="Cannot remove the defense", on_progress=self._progress_only)
 
     def cancel(self) -> None:
-        if self.runner.current is not None:
-            self.log("info", f"cancelling {self.runner.current.name}")
-        self.runner.cancel()
+        """Esc: cancel the running job and every queued one (also one submitted a moment ago)."""
+        pending = self.runner.pending()
+        if pending:
+            self.log("info", f"cancelling {', '.join(job.name for job in pending)}")
+        self.runner.cancel_all()
 
     def shutdown(self) -> bool:
         return self.runner.shutdown()
@@ -345,7 +348,10 @@ class Session(QObject):
 
     # --- internals -------------------------------------------------------------------------
     def _prepare_attack(self, name: str, values: dict[str, Any], indices: list[int] | None,
-                        target: int | None) -> tuple[Any, np.ndarray]:
+                        target: int | None, seed: int) -> tuple[Any, Any, np.ndarray]:
+        """The attack Config and its built attack (a bad value fails here, before any work)."""
+        from advinspect.core.tasks import attack as attack_task
+
         if self.clf is None or self.images is None or not len(self.images):
             raise AdvInspectError("open a model and images first")
         if self.attack_job is not None:
@@ -356,29 +362,41 @@ class Session(QObject):
         if not chosen:
             raise AdvInspectError("select at least one image")
         cls = self.attacks[name]
-        attack = cls.from_values(values)
         if target is not None and not cls.supports_targeted:
             raise AdvInspectError(f"{cls.title} has no targeted version")
-        return attack, np.asarray(sorted(set(chosen)), dtype=np.int64)
+        params = {k: v for k, v in values.items() if v is not None}
+        config = attack_task.Config(attack=name, seed=int(seed), params=params)
+        return config, attack_task.build_attack(config), np.asarray(sorted(set(chosen)), dtype=np.int64)
 
     def _on_attacks(self, attacks: dict[str, type]) -> None:
         self.attacks = dict(attacks)
         self.attacks_changed.emit()
 
-    def _commit_defense(self, base: Any, defense: dict[str, Any] | None, state: ModelState) -> None:
+    def _commit_defense(self, base: Any, config: Any, result: Any) -> None:
+        """The defended model from `defend`: images stay, predictions are the defended model's."""
+        defense = {"text": config.defense, "adaptive": bool(config.adaptive), "eot_samples": int(config.eot_samples),
+                   "summary": result.summary_text()}
+        self.log("info", "; ".join(result.summary_text()))
+        self._swap_model(result.clf, result.clf.describe(), result.probs, base, defense)
+
+    def _commit_undefended(self, state: ModelState) -> None:
+        self._swap_model(state.clf, state.info, state.probs, None, None)
+
+    def _swap_model(self, clf: Any, info: dict[str, Any], probs: np.ndarray | None, base: Any,
+                    defense: dict[str, Any] | None) -> None:
         """Swap the classifier in place: images stay, predictions are the new model's, results
         (made against the other model) are dropped."""
         changed = sorted(self.results)
-        self.clf, self.info = state.clf, state.info
+        self.clf, self.info = clf, info
         self.base_clf, self.defense = base, defense
-        if state.probs is not None:
-            self.probs = state.probs
+        if probs is not None:
+            self.probs = probs
         self.results.clear()
         self.live.clear()
         self.last_attack = None
         self.custom_filter = None
         self.evaluation = None
-        self.log("info", f"model is now {state.clf.describe_short()}")
+        self.log("info", f"model is now {clf.describe_short()}")
         self.model_changed.emit()
         self.defense_changed.emit()
         self.evaluation_changed.emit()
@@ -412,13 +430,13 @@ class Session(QObject):
         if first or self.images is not None:
             self.ready.emit()
 
-    def _commit_images(self, sources: list[str], loaded: tuple[ImageSet, np.ndarray]) -> None:
+    def _commit_images(self, sources: list[str], loaded: tuple[Images, np.ndarray]) -> None:
         self.sources = sources
         self.results.clear()
         self.live.clear()
         self._set_images(*loaded)
 
-    def _set_images(self, images: ImageSet | None, probs: np.ndarray | None) -> None:
+    def _set_images(self, images: Images | None, probs: np.ndarray | None) -> None:
         self.images, self.probs = images, probs
         if self.evaluation is not None or self.custom_filter is not None:  # indices meant other images
             self.evaluation, self.custom_filter = None, None
@@ -468,41 +486,44 @@ class Session(QObject):
         if self.current in self.live:
             self.preview_changed.emit(self.current)
 
-    def _commit_attack(self, outcome: AttackOutcome) -> None:
+    def _commit_attack(self, result: Any) -> None:
+        """Keep the attack's Result (core.tasks.attack) and one ImageResult per attacked image,
+        with the core status word; images a cancel never reached get none."""
         self.attack_job = None
         self.live.clear()
-        r = outcome.result
-        completed = r.completed if r.completed is not None else np.ones(r.n, dtype=bool)
+        r = result.attack
         changed = []
-        for k, index in enumerate(outcome.indices.tolist()):
-            if not (completed[k] or r.success[k]):
-                continue  # never reached before the cancel: no result to show
+        for k, index in enumerate(result.images.index.tolist()):
+            if result.statuses[k] == NOT_ATTACKED:
+                continue
             self.results[index] = ImageResult(
-                x_adv=r.x_adv[k], adv_probs=outcome.adv_probs[k], success=bool(r.success[k]),
+                x_adv=r.x_adv[k], adv_probs=result.adv_probs[k], status=result.statuses[k],
                 linf=float(r.linf[k]), l2=float(r.l2[k]), l0=int(r.l0[k]), attack=r.attack,
                 params=dict(r.params), cancelled=bool(r.cancelled))
             changed.append(index)
-        summary = r.summary()
-        state = "cancelled" if r.cancelled else "finished"
-        self.log("info", f"{r.attack} {state} in {r.seconds:.2f} s on {r.device}: "
-                         f"{int(r.success.sum())}/{r.n} flipped, "
-                         f"success rate {summary['success_rate']:.0%}")
+        for line in result.summary_text():
+            self.log("warning" if line.startswith("warning:") else "info", line)
         self.trace_final.emit(list(r.trace))
-        self.last_attack = outcome
+        self.last_attack = result
         self.results_changed.emit(changed)
         if self.current >= 0:
             self.preview_changed.emit(self.current)
-        self.attack_finished.emit(outcome)
+        self.attack_finished.emit(result)
 
-    def _attack_failed(self, message: str, details: str) -> None:
+    def _attack_failed(self, error: BaseException, details: str) -> None:
         self.attack_job = None
         self.live.clear()
         if self.current >= 0:
             self.preview_changed.emit(self.current)
-        self._fail("Attack failed", message, details)
+        self._fail("Attack failed", error, details)
         self.attack_finished.emit(None)
 
-    def _fail(self, title: str, message: str, details: str) -> None:
+    def _fail(self, title: str, error: BaseException | str, details: str) -> None:
+        """Log and show an error; a cancellation the user asked for is only logged."""
+        if isinstance(error, CancelledError):
+            self.log("info", str(error))
+            return
+        message = error if isinstance(error, str) else describe(error)
         self.log("error", f"{title}: {message}", details)
         self.error.emit(title, message, details)
 

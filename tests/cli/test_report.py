@@ -75,15 +75,42 @@ def test_report_selection_and_flipped_only(attacked):
     assert html.count('class="badge flipped"') == len(_cards(html))
 
 
-def test_unwritable_report_folder_keeps_results_on_stdout(images, tmp_path, capsys):
+def test_unwritable_report_folder_fails_before_the_attack(images, tmp_path, capsys):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     code = main(["attack", str(DEMO_MODEL), str(images), "--attack", "fgsm", "--eps", "0.1", "--device", "cpu",
                  "--out", str(tmp_path / "run"), "--report", str(blocker / "report"), "--format", "html"])
     captured = capsys.readouterr()
     assert code == 1
-    assert "robust accuracy" in captured.out  # the numbers were printed before the write failed
-    assert captured.err.startswith("advinspect: error: cannot write the report") and captured.err.count("\n") == 1
+    assert "robust accuracy" not in captured.out  # refused before any work, not after it
+    assert not (tmp_path / "run" / "results.json").exists()
+    assert captured.err.startswith("advinspect: error: cannot write") and captured.err.count("\n") == 1
+    assert "not-a-folder" in captured.err and "is a file, not a folder" in captured.err
+
+
+def test_attack_into_a_folder_of_ones_own_is_refused_before_running(images, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    code = main(["attack", str(DEMO_MODEL), str(images), "--attack", "fgsm", "--eps", "0.1", "--device", "cpu",
+                 "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 1 and "robust accuracy" not in captured.out
+    assert "advinspect did not write ('notes.txt')" in captured.err and captured.err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_report_of_a_traversal_results_file_is_one_line(attacked, tmp_path, capsys):
+    import json
+
+    results = json.loads((attacked / "run" / "results.json").read_text())
+    results["samples"][0]["adversarial"] = "../../payload.png"
+    crafted = tmp_path / "crafted" / "results.json"
+    crafted.parent.mkdir()
+    crafted.write_text(json.dumps(results))
+    (tmp_path / "payload.png").write_bytes(b"canary")
+    assert main(["report", str(crafted), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "samples[0].adversarial: '../../payload.png' leaves the results folder" in err and err.count("\n") == 1
+    assert (tmp_path / "payload.png").read_bytes() == b"canary" and not (tmp_path / "out").exists()
 
 
 def test_report_of_a_missing_file_is_one_line(tmp_path, capsys):

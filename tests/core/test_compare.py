@@ -19,7 +19,9 @@ def test_compare_demo_with_its_defended_self(demo_clf, demo_subset):
     assert plain["robust_accuracy"] < plain["clean_accuracy"]
     assert bits["robust_accuracy"] > plain["robust_accuracy"]  # the naive figure a masked model shows
     assert set(result["saliency"]) == {"plain", "bits2"} and result["saliency"]["plain"].shape == (32, 32)
-    assert -1 <= plain["saliency_alignment"] <= 1
+    for row in result["models"]:  # the alignment is the one of the map returned beside it
+        expected = saliency_alignment(result["saliency"][row["model"]], x[0].numpy())
+        assert row["saliency_alignment"] == pytest.approx(expected)
 
 
 def test_compare_refuses_mismatched_inputs(demo_clf, tiny_clf, demo_subset):

@@ -1,16 +1,25 @@
 """GUI fixtures: a window on the demo with settings in a temporary INI file and dialogs recorded
-instead of shown (no test ever touches the user's settings or blocks on a modal dialog)."""
+instead of shown (no test ever touches the user's settings or blocks on a modal dialog).
+
+`make_window` is strict like napari's `make_napari_viewer`: at teardown it closes and deletes
+its windows, then fails the test if top-level widgets or running worker threads are left behind
+(a leaked thread is the 'QThread: Destroyed while thread is still running' abort of a later test).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QCoreApplication, QEvent, QThreadPool
+from PySide6.QtWidgets import QApplication
 
 from advinspect.gui import dialogs
 from advinspect.gui.main_window import MainWindow
 from advinspect.gui.settings import make_settings
+from advinspect.gui.worker import running_threads
 
 LOAD_TIMEOUT_MS = 60_000
 ATTACK_TIMEOUT_MS = 30_000
@@ -49,20 +58,67 @@ def settings_path(tmp_path: Path) -> str:
     return str(tmp_path / "settings.ini")
 
 
+def _flush_deletions() -> None:
+    """Run pending deleteLater()s (Qt runs them only from an event loop, not processEvents), then
+    free Python-owned widgets held in reference cycles (pyqtgraph's parentless context menus)."""
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def leftovers(widgets_before: set) -> tuple[list[str], list[str]]:
+    """Top-level widgets not there before, and worker / pool threads still running."""
+    widgets = [f"{type(w).__name__}({w.objectName() or w.windowTitle()!r})"
+               for w in QApplication.topLevelWidgets() if w not in widgets_before]
+    threads = [t.objectName() or "QThread" for t in running_threads()]
+    if QThreadPool.globalInstance().activeThreadCount():
+        threads.append(f"QThreadPool: {QThreadPool.globalInstance().activeThreadCount()} active")
+    return widgets, threads
+
+
+@pytest.fixture(autouse=True)
+def no_worker_thread_left() -> Iterator[None]:
+    """Every GUI test, with a window or with a bare JobRunner, ends with no worker thread running."""
+    yield
+    running = [t.objectName() or "QThread" for t in running_threads()]
+    if running:
+        pytest.fail(f"the test left worker threads running: {running}", pytrace=False)
+
+
 @pytest.fixture
-def make_window(qtbot, settings_path: str, dialog_log: DialogRecorder) -> Callable[..., MainWindow]:
-    """Open a window (closed again at teardown); with `demo=True` wait until the demo is ready."""
+def make_window(qtbot, settings_path: str, dialog_log: DialogRecorder) -> Iterator[Callable[..., MainWindow]]:
+    """Open a window; with `demo=True` wait until the demo is ready. At teardown every window is
+    closed and deleted, and the test fails if it left top-level widgets or running threads."""
+    _flush_deletions()
+    widgets_before = set(QApplication.topLevelWidgets())
+    windows: list[MainWindow] = []
 
     def make(demo: bool = True, start: bool = True) -> MainWindow:
         window = MainWindow(make_settings(settings_path), device="cpu")
-        qtbot.addWidget(window)
+        windows.append(window)
         window.show()
         if start:
             with qtbot.waitSignal(window.session.ready, timeout=LOAD_TIMEOUT_MS):
                 window.start(demo=demo)
         return window
 
-    return make
+    yield make
+    dialog_log.answer = True  # 'quit while running?': yes
+    for window in windows:
+        window.close()
+        window.deleteLater()
+    _flush_deletions()
+    # pytest keeps fixture values (and a failed test's frames) until after teardown: drop what
+    # the deleted windows' Python wrappers still hold (panels, plots, pyqtgraph's parentless menus).
+    for window in windows:
+        window.__dict__.clear()
+    windows.clear()
+    _flush_deletions()
+    widgets, threads = leftovers(widgets_before)
+    if widgets or threads:
+        pytest.fail(f"the test left behind top-level widgets {widgets} and running threads {threads}",
+                    pytrace=False)
 
 
 @pytest.fixture

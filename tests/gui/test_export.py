@@ -37,11 +37,14 @@ def test_export_report_of_the_last_attack(qtbot, window: MainWindow, tmp_path, m
     assert (tmp_path / "report" / "report.pdf").stat().st_size > 1000
     assert (tmp_path / "report" / "results.json").exists()
     assert "advinspect GUI" in html and not dialog_log.errors
+    # the Log says what `advinspect report` prints
+    assert any(f"wrote report.html, report.pdf (4 cards) in {tmp_path / 'report'}" in line
+               for line in window.log_panel.lines)
 
 
 def test_export_flipped_only_and_overwrite_asks(qtbot, window: MainWindow, tmp_path, monkeypatch, dialog_log) -> None:
     outcome = run_attack(qtbot, window, "fgsm", {"eps": "0.2"}, [0, 1, 2, 3])
-    flipped = int(outcome.result.success[outcome.result.clean_correct].sum())
+    flipped = outcome.statuses.count("flipped")
     choice = ExportChoice(tmp_path / "r", "flipped", ("html",), None, 100, "a4", False)
     _choose(monkeypatch, choice)
     with qtbot.waitSignal(window.session.runner.job_finished, timeout=ATTACK_TIMEOUT_MS):

@@ -73,3 +73,43 @@ def test_kinds_and_number_formatting() -> None:
     assert format_value(8 / 255) == "8/255"
     assert format_value(0.2) == "0.2"
     assert format_value(None) == ""
+
+
+@dataclass(frozen=True)
+class VerbConfig:
+    """A verb Config: lists, a free-text field offered as choices, a dict with no form row."""
+
+    attack: str = param("pgd", "attack")
+    eps: tuple[float, ...] = param((0.0, 8 / 255), "budgets", min=0.0)
+    names: tuple[str, ...] = param(("a",), "names")
+    steps: int | None = param(None, "iterations", min=1)
+    scope: str = param("all", "left to the panel")
+    params: dict = None  # type: ignore[assignment]
+
+
+def test_a_verb_config_round_trips_through_the_form(qtbot) -> None:
+    form = ParamForm()
+    qtbot.addWidget(form)
+    form.set_params_type(VerbConfig, exclude=("scope",), choices={"attack": ["fgsm", "pgd"]})
+    assert form.field_names() == ["attack", "eps", "names", "steps"]
+    assert field_kind(VerbConfig.__dataclass_fields__["eps"]) == "list"
+    assert isinstance(form.widget("attack"), QComboBox) and form.widget("attack").currentText() == "pgd"
+    assert form.widget("eps").text() == "0,8/255"
+    form.set_values({"eps": "0, 1/255", "names": "x, y", "steps": "4", "attack": "fgsm"})
+    config = form.config(scope="selection")
+    assert config == VerbConfig(attack="fgsm", eps=(0.0, 1 / 255), names=("x", "y"), steps=4, scope="selection")
+
+
+def test_config_marks_the_field_at_fault_and_clears_it(qtbot) -> None:
+    form = ParamForm()
+    qtbot.addWidget(form)
+    form.set_params_type(VerbConfig)
+    form.set_values({"steps": "0"})
+    with pytest.raises(AdvInspectError, match="steps must be at least 1"):
+        form.config()
+    assert form.invalid == "steps" and form.widget("steps").styleSheet()
+    assert form.widget("steps").toolTip().startswith("steps must be at least 1")
+    form.set_values({"steps": "2"})
+    assert form.config().steps == 2
+    assert form.invalid is None and form.widget("steps").styleSheet() == ""
+    assert not form.widget("steps").toolTip().startswith("steps must")

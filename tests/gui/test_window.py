@@ -58,7 +58,7 @@ def test_clicking_a_thumbnail_selects_the_image(qtbot, window: MainWindow) -> No
 def test_fgsm_flips_the_first_image(qtbot, window: MainWindow) -> None:
     outcome = run_attack(qtbot, window, "fgsm", {"eps": "0.2"}, [0])
     s = window.session
-    assert outcome is not None and list(outcome.indices) == [0]
+    assert outcome is not None and list(outcome.images.index) == [0]
     result = s.results[0]
     x = s.images.x[0]
     # the Inspector shows the adversarial, its perturbation and its norms
@@ -67,13 +67,13 @@ def test_fgsm_flips_the_first_image(qtbot, window: MainWindow) -> None:
     assert window.inspector.metrics == pytest.approx(norms(x, result.x_adv, (0.0, 1.0)))
     assert f"Linf {np.abs(result.x_adv - x).max():.4f}" in window.inspector.metrics_label.text()
     # the label flip: re-predicted by the engine, highlighted in the Confidence dock
-    assert result.success
+    assert result.status == "flipped" and outcome.statuses == ["flipped"]
     assert int(result.adv_probs.argmax()) != s.prediction(0)
     assert window.confidence_panel.flipped is True
     assert "FLIPPED" in window.confidence_panel.headline.text()
     assert window.confidence_panel.adv_bars is not None
     assert "flipped→" in window.images_panel.model.caption(0)
-    assert any("fgsm finished" in line for line in window.log_panel.lines)
+    assert any(outcome.summary_text()[0] in line for line in window.log_panel.lines)
 
 
 def test_pgd_on_a_batch_and_filters(qtbot, window: MainWindow) -> None:
@@ -82,19 +82,20 @@ def test_pgd_on_a_batch_and_filters(qtbot, window: MainWindow) -> None:
     outcome = run_attack(qtbot, window, "pgd", {"eps": "0.3", "steps": 10, "early_stop": False},
                          [0, 1, 2, 3])
     s = window.session
-    assert sorted(outcome.indices.tolist()) == [0, 1, 2, 3]
+    assert sorted(outcome.images.index.tolist()) == [0, 1, 2, 3]
     assert set(s.results) == {0, 1, 2, 3}
     for i, r in s.results.items():
         assert np.abs(r.x_adv - s.images.x[i]).max() <= 0.3 + 1e-5
-    trace = outcome.result.trace
+    trace = outcome.attack.trace
     assert [t["step"] for t in trace] == list(range(1, 11))
     assert window.attack_panel.trace_x == [float(t["step"]) for t in trace]
     assert window.attack_panel.progress.value() == 1000
-    flipped = [i for i, r in s.results.items() if r.success]
+    flipped = [i for i, r in s.results.items() if r.status == "flipped"]
+    assert flipped == [i for i, st in zip(outcome.images.index, outcome.statuses, strict=True) if st == "flipped"]
     window.images_panel.set_filter("flipped")
     assert window.images_panel.visible_indices() == flipped
     window.images_panel.set_filter("held")
-    assert window.images_panel.visible_indices() == [i for i in range(4) if i not in flipped]
+    assert window.images_panel.visible_indices() == [i for i in range(4) if s.results[i].status == "held"]
     window.images_panel.set_filter("all")
     assert window.images_panel.model.rowCount() == 450
 
@@ -116,7 +117,7 @@ def test_cancel_a_long_run_stops_quickly(qtbot, window: MainWindow) -> None:
     with qtbot.waitSignal(s.attack_finished, timeout=10_000) as blocker:
         window.cancel_action.trigger()
     latency = time.monotonic() - started
-    result = blocker.args[0].result
+    result = blocker.args[0].attack
     assert result.cancelled
     assert len(result.trace) < 100000
     assert latency < 3.0

@@ -255,8 +255,6 @@ class Attack:
     # --- the engine ----------------------------------------------------------------------
     def check_applicable(self, clf: Classifier, targeted: bool) -> None:
         if self.needs_gradients and not clf.has_gradients:
-            from advinspect.core.attacks.registry import black_box_names
-
             raise GradientsUnavailableError(
                 f"{self.name} needs gradients, but {clf.describe_short()} has none; "
                 f"use a black-box attack: {', '.join(black_box_names())}"
@@ -466,6 +464,18 @@ class _Checks:
 
 
 # --- helpers shared by the attack families ------------------------------------------------
+
+def black_box_names() -> list[str]:
+    """The attacks that need only logits, among the attack classes defined (the registry imports
+    every family, so all of them once any attack was looked up by name)."""
+    names, pending = set(), list(Attack.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if isinstance(cls.__dict__.get("name"), str) and not cls.needs_gradients:
+            names.add(cls.name)
+    return sorted(names)
+
 
 def margin_success(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
     """Per-sample success from logits already computed (no extra forward pass)."""

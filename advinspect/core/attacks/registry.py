@@ -1,10 +1,15 @@
-"""The one place the GUI, the CLI and reports look attacks up by name."""
+"""The one place the GUI, the CLI and reports look attacks up by name.
+
+Built-in families load first, then plugins (`advinspect.attacks` entry points and, when
+enabled, the plugins folder: see core/plugins.py); a broken plugin is recorded, never raised.
+"""
 
 from __future__ import annotations
 
 import importlib
 
 from advinspect.core.attacks.base import Attack
+from advinspect.core.attacks.base import black_box_names as base_black_box_names
 from advinspect.core.errors import AdvInspectError
 
 ATTACKS: dict[str, type[Attack]] = {}
@@ -31,6 +36,9 @@ def _load_families() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != f"advinspect.core.attacks.{family}":
                 raise  # a real missing dependency, not a family not written yet
+    from advinspect.core.plugins import load_plugins
+
+    load_plugins()
 
 
 def all_attacks() -> dict[str, type[Attack]]:
@@ -47,4 +55,5 @@ def get_attack(name: str) -> type[Attack]:
 
 
 def black_box_names() -> list[str]:
-    return sorted(name for name, cls in all_attacks().items() if not cls.needs_gradients)
+    _load_families()
+    return base_black_box_names()

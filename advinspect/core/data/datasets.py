@@ -46,8 +46,15 @@ def _is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError as exc:
+        raise AdvInspectError(f"cannot read folder {folder}: {exc.strerror or exc}") from None
+
+
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if _is_image(p))
+    return [p for p in _entries(folder) if _is_image(p)]
 
 
 def collect_images(paths: Iterable[str | Path], spec: ModelSpec | None = None) -> list[ImageItem]:
@@ -66,7 +73,7 @@ def collect_images(paths: Iterable[str | Path], spec: ModelSpec | None = None) -
 
 
 def _collect_folder(folder: Path, spec: ModelSpec | None) -> list[ImageItem]:
-    class_dirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    class_dirs = [d for d in _entries(folder) if d.is_dir() and not d.name.startswith(".")]
     class_dirs = [d for d in class_dirs if _images_in(d)]
     items = [ImageItem(p, p.name) for p in _images_in(folder)]
     for directory in class_dirs:
@@ -93,7 +100,8 @@ def load_images(
     progress: Progress = NO_PROGRESS,
     cancel: CancelToken = NEVER,
 ) -> ImageBatch:
-    """Load every item; a file that fails is reported in `errors` and the rest still load."""
+    """Load every item; a file that fails (corrupt, hostile, too large, NaN pixels) is one line
+    in `errors` and the rest still load."""
     import torch
 
     assert spec.input_shape is not None

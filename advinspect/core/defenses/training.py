@@ -31,7 +31,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,89 +40,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advinspect.core.attacks.base import build_params, param
+from advinspect.core.defenses.training_config import ADVERSARIAL, DEFENSES, TrainingConfig  # noqa: F401  (re-exported)
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress, select_device
 from advinspect.core.models.spec import ModelSpec, write_sidecar
 from advinspect.core.models.torch_backend import TorchClassifier
 
-DEFENSES: dict[str, str] = {
-    "standard": "plain cross-entropy training (the baseline)",
-    "fgsm": "FGSM adversarial training with random init (Wong et al. 2020)",
-    "pgd": "PGD adversarial training (Madry et al. 2018)",
-    "trades": "TRADES: clean CE + beta * KL to the adversarial output (Zhang et al. 2019)",
-    "label_smoothing": "cross-entropy with smoothed labels",
-    "distillation": "defensive distillation at temperature T (Papernot et al. 2016)",
-    "gradient_penalty": "input-gradient norm penalty by double backprop (Ross & Doshi-Velez 2018)",
-    "spectral_norm": "spectral normalization of every conv/linear layer",
-}
-ADVERSARIAL = frozenset({"fgsm", "pgd", "trades"})
 HISTORY_FIELDS = (
     "phase", "epoch", "eps", "lr", "loss", "train_accuracy", "val_clean_accuracy",
     "val_pgd_accuracy", "val_fgsm_accuracy", "catastrophic_overfitting", "best", "seconds",
 )
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Everything a training run needs besides data and model; the GUI form and CLI flags come
-    from the field metadata (same `param` helper as the attacks), `from_values` parses strings."""
-
-    defense: str = param("standard", "training-time defense", choices=tuple(DEFENSES))
-    epochs: int = param(10, "passes over the training split", min=1, max=10_000)
-    lr: float = param(1e-3, "peak learning rate", min=0.0, max=10.0)
-    optimizer: str = param("adam", "optimizer", choices=("adam", "sgd"))
-    lr_schedule: str = param("constant", "learning-rate schedule over all batches",
-                             choices=("constant", "cosine", "onecycle"))
-    weight_decay: float = param(0.0, "L2 weight decay", min=0.0, max=1.0)
-    batch_size: int = param(64, "training batch size", min=1, max=65_536)
-    eps: float = param(8 / 255, "Linf budget in the model's value range (training and validation)",
-                       min=0.0, max=1e3)
-    eps_warmup_epochs: float = param(0.0, "epochs over which the training eps ramps linearly from 0",
-                                     min=0.0, max=10_000)
-    steps: int = param(7, "PGD/TRADES attack steps per training batch", min=1, max=1000)
-    step_size: float | None = param(None, "attack step; empty: 2.5·eps/steps (PGD, TRADES), "
-                                          "1.25·eps (FGSM)", min=0.0, max=1e3)
-    val_fraction: float = param(0.1, "fraction of the training set held out for validation",
-                                min=0.0, max=0.9)
-    val_attack_size: int = param(200, "validation images attacked each epoch (keeps it cheap)",
-                                 min=1, max=1_000_000)
-    val_pgd_steps: int = param(10, "PGD steps of the per-epoch validation attack", min=1, max=1000)
-    keep_best: bool = param(True, "return the best epoch (validation PGD accuracy for adversarial "
-                                  "defenses, clean accuracy otherwise) rather than the last")
-    seed: int = param(0, "seed: data order, attack noise, fresh weights", min=0, max=2**31 - 1)
-    device: str = param("auto", "auto, cpu, cuda or cuda:N")
-    trades_beta: float = param(6.0, "TRADES: weight of the robustness (KL) term", min=0.0, max=1e4)
-    smoothing: float = param(0.1, "label smoothing: mass spread over the other classes",
-                             min=0.0, max=0.99)
-    temperature: float = param(20.0, "distillation temperature T", min=1.0, max=1e4)
-    gp_lambda: float = param(1.0, "gradient penalty weight lambda", min=0.0, max=1e6)
-    co_drop: float = param(0.2, "catastrophic overfitting: flagged when FGSM accuracy holds while "
-                                "PGD accuracy falls this far below its best, or trails FGSM by twice it",
-                           min=0.0, max=1.0)
-
-    @classmethod
-    def from_values(cls, values: dict[str, Any]) -> TrainingConfig:
-        """A config from CLI/GUI values (strings such as '8/255' are parsed), range-checked."""
-        config = build_params(cls, values)
-        config.check()
-        return config
-
-    def check(self) -> None:
-        if self.defense not in DEFENSES:
-            raise AdvInspectError(f"unknown defense {self.defense!r}; available: {', '.join(DEFENSES)}")
-
-    @property
-    def adversarial(self) -> bool:
-        return self.defense in ADVERSARIAL
-
-    def attack_step(self) -> float:
-        if self.step_size is not None:
-            return self.step_size
-        return 1.25 * self.eps if self.defense == "fgsm" else 2.5 * self.eps / self.steps
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -722,7 +649,7 @@ def _epoch_message(record: dict[str, Any], epochs: int) -> str:
 # --- data and saving --------------------------------------------------------------------------
 def demo_training_set(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(x_train, y_train, x_test, y_test) of the demo digits in [0, 1], (N, 1, 32, 32)."""
-    from advinspect.zoo.digits import digits_images, to_tensor
+    from advinspect.core.data.digits import digits_images, to_tensor
 
     x_tr, y_tr, x_te, y_te = digits_images(seed)
     return to_tensor(x_tr), torch.from_numpy(y_tr).long(), to_tensor(x_te), torch.from_numpy(y_te).long()

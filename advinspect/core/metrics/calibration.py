@@ -40,10 +40,16 @@ class Calibration:
         return asdict(self)
 
 
+def bin_index(confidence: np.ndarray, n_bins: int = 15) -> np.ndarray:
+    """The reliability bin of each confidence: (lower, upper], the first bin also holds 0."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.clip(np.searchsorted(edges, np.asarray(confidence), side="left") - 1, 0, n_bins - 1)
+
+
 def reliability_bins(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 15) -> list[ReliabilityBin]:
     """Equal-width bins on [0, 1]; a bin holds confidences in (lower, upper] (the first also 0)."""
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+    index = bin_index(confidence, n_bins)
     bins = []
     for b in range(n_bins):
         mask = index == b

@@ -1,22 +1,36 @@
 """Open a model file as a Classifier: recognise the format from the bytes, settle the spec, check fit.
 
 Formats: TorchScript, torch.export (.pt2), ONNX, torch.save state_dict (+ architecture) and a
-pickled nn.Module (only with explicit trust: unpickling runs arbitrary code).
+pickled nn.Module. Whatever would run code of the file's own (a pickle, operators that touch files,
+processes or the network, native code) is refused with an `UntrustedModelError` unless the user
+trusts the file (`trust_pickle`); see docs/model-files.md. Everything that goes wrong while
+loading leaves this module as one `ModelLoadError` line, the cause chained.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import pickle
 import warnings
 import zipfile
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from advinspect.core.errors import ModelLoadError, SpecMismatchError
+from advinspect.core.errors import (
+    AdvInspectError,
+    ModelLoadError,
+    SpecMismatchError,
+    UntrustedModelError,
+)
 from advinspect.core.jobs import select_device
+from advinspect.core.models import pt2, records, safety
 from advinspect.core.models.base import Classifier
 from advinspect.core.models.onnx_backend import OnnxClassifier, read_onnx_input
+from advinspect.core.models.safety import PICKLE_ADVICE
 from advinspect.core.models.spec import ModelSpec, read_sidecar
 from advinspect.core.models.torch_backend import TorchClassifier
 
@@ -26,11 +40,7 @@ if TYPE_CHECKING:
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-PICKLE_ADVICE = (
-    "it holds a pickled Python object, and unpickling can run arbitrary code. "
-    "Load it only if you trust its source: pass --trust-pickle (CLI) or confirm in the GUI; "
-    "better, save a state_dict, a torch.export .pt2 or ONNX file"
-)
+__all__ = ["PICKLE_ADVICE", "build_architecture", "check_fit", "detect_format", "load_model"]
 
 
 def detect_format(path: Path) -> str:
@@ -38,10 +48,8 @@ def detect_format(path: Path) -> str:
     with open(path, "rb") as handle:
         head = handle.read(8)
     if head.startswith(b"PK\x03\x04"):
-        try:
-            names = zipfile.ZipFile(path).namelist()
-        except zipfile.BadZipFile as exc:
-            raise ModelLoadError(f"{path.name} is a damaged archive: {exc}") from exc
+        with pt2.open_archive(path) as archive:
+            names = archive.namelist()
         if any(n.endswith("models/model.json") or n.endswith("serialized_exported_program.json") or
                n.endswith("/archive_format") for n in names):
             return "export"
@@ -69,6 +77,23 @@ def _looks_like_onnx(path: Path) -> bool:
     return len(model.graph.node) > 0
 
 
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Torch and onnx log warnings and tracebacks while reading odd files; the user gets our one
+    line instead, so their loggers and warnings are muted for the duration."""
+    loggers = [logging.getLogger(name) for name in ("torch", "torch.export", "torch._export", "onnx", "onnx2torch")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def load_model(
     path: str | Path,
     spec: ModelSpec | None = None,
@@ -81,10 +106,33 @@ def load_model(
     """Open `path` as a Classifier whose spec has been checked against the model.
 
     The spec is, in increasing priority: inferred from the model, the sidecar file, `spec`.
+    `trust_pickle` is the user's consent to run code from the file (pickles, I/O operators, native
+    code); without it such a file raises `UntrustedModelError` before any of it runs.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"model file not found: {path}")
+    try:
+        with quiet_loading():
+            return _load(path, spec, arch, num_classes, device, trust_pickle)
+    except AdvInspectError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise ModelLoadError(f"{path.name} is a damaged archive: {_first_line(exc)}") from exc
+    except MemoryError as exc:
+        raise ModelLoadError(f"{path.name} needs more memory than is available to load") from exc
+    except Exception as exc:  # torch, onnx and onnxruntime raise anything on odd files: one line
+        raise ModelLoadError(f"cannot load {path.name}: {type(exc).__name__}: {_first_line(exc)}") from exc
+
+
+def _load(
+    path: Path,
+    spec: ModelSpec | None,
+    arch: str | None,
+    num_classes: int | None,
+    device: str | torch.device,
+    trust_pickle: bool,
+) -> Classifier:
     torch_device = device if not isinstance(device, str) else select_device(device)
     sidecar = read_sidecar(path)
     explicit = (sidecar or ModelSpec()).merged(spec)
@@ -121,27 +169,22 @@ def _open_torch(
     import torch
 
     if fmt == "torchscript":
-        try:
-            with warnings.catch_warnings():  # deprecated, but still what many users have
-                warnings.simplefilter("ignore", FutureWarning)
-                return torch.jit.load(str(path), map_location="cpu"), ModelSpec()
-        except RuntimeError as exc:
-            raise ModelLoadError(f"cannot load TorchScript model {path.name}: {_first_line(exc)}") from exc
+        return _open_torchscript(path, trust_pickle), ModelSpec()
     if fmt == "export":
-        try:
-            program = torch.export.load(str(path))
-        except Exception as exc:  # torch.export raises many types on bad archives
-            raise ModelLoadError(f"cannot load torch.export program {path.name}: {_first_line(exc)}") from exc
+        program = _open_export(path, trust_pickle)
         return program.module(), _spec_from_export(program)
     # torch.save files: a state_dict loads safely; anything else needs trust.
+    if fmt == "torch-save" and not trust_pickle:
+        with pt2.open_archive(path) as archive:
+            records.check_archive_pickles(archive)
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not trust_pickle:
-            raise ModelLoadError(f"{path.name} was not loaded: {PICKLE_ADVICE}") from exc
+            raise UntrustedModelError(f"{path.name} was not loaded: {PICKLE_ADVICE}", ("pickled Python object",)) from exc
         obj = _load_trusted_pickle(path)
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise ModelLoadError(f"cannot read {path.name}: {_first_line(exc)}") from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:  # ValueError: undecodable strings
+        raise ModelLoadError(f"cannot read {path.name} (a damaged torch.save file?): {_first_line(exc)}") from exc
     if isinstance(obj, torch.nn.Module):
         return obj, ModelSpec()
     state_dict = _extract_state_dict(obj, path)
@@ -158,6 +201,56 @@ def _open_torch(
             f"{len(missing)} missing keys (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})"
         )
     return module, spec
+
+
+IO_WHAT = "it calls operators that touch files, processes or the network"
+
+
+def _open_torchscript(path: Path, trusted: bool) -> Any:
+    """torch.jit.load, after a scan of the archive's code (loading runs a scripted __setstate__)
+    and of every method's graph (running runs them)."""
+    import torch
+
+    if not trusted:
+        found = safety.scan_torchscript_code(path)
+        if found:
+            safety.refuse_untrusted(path, IO_WHAT, found)
+    with pt2.open_archive(path) as archive:
+        records.check_archive_pickles(archive)  # torch.jit.load trusts sizes and lengths
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError) as exc:  # ValueError: code that is not UTF-8
+        raise ModelLoadError(f"cannot load TorchScript model {path.name}: {_first_line(exc)}") from exc
+    if not trusted:
+        found = safety.scan_torchscript_module(module)
+        if found:
+            safety.refuse_untrusted(path, IO_WHAT, found)
+    return module
+
+
+def _open_export(path: Path, trusted: bool) -> Any:
+    """A torch.export program: read without unpickling (pt2.py) unless trusted; graph scanned."""
+    import torch
+
+    with pt2.open_archive(path) as archive:
+        found = pt2.inspect_pt2(archive)
+        if found and not trusted:
+            safety.refuse_untrusted(path, "it holds pickled objects or native code that run when it is read", found)
+        if trusted:
+            try:
+                program = torch.export.load(str(path))
+            except Exception as exc:  # torch.export raises many types on bad archives
+                raise ModelLoadError(f"cannot load torch.export program {path.name}: {_first_line(exc)}") from exc
+        else:
+            try:
+                program = pt2.load_pt2_safely(archive)
+            except ModelLoadError as exc:
+                raise ModelLoadError(f"cannot load torch.export program {path.name}: {exc}") from exc
+    if not trusted:
+        found = safety.scan_fx_graphs(program.graph_module)
+        if found:
+            safety.refuse_untrusted(path, IO_WHAT + " or Python functions", found)
+    return program
 
 
 def _load_trusted_pickle(path: Path) -> Any:
@@ -214,10 +307,18 @@ def build_architecture(arch: str, num_classes: int | None) -> tuple[torch.nn.Mod
     classes = num_classes or (len(categories) if categories else 1000)
     module = torchvision.models.get_model(arch, weights=None, num_classes=classes)
     crop = weights_enum.DEFAULT.transforms().crop_size[0] if hasattr(weights_enum.DEFAULT.transforms(), "crop_size") else 224
-    labels = tuple(categories) if categories and len(categories) == classes else None
+    labels = _distinct(categories) if categories and len(categories) == classes else None
     return module, ModelSpec(
         input_shape=(3, crop, crop), mean=IMAGENET_MEAN, std=IMAGENET_STD, labels=labels, resize="center-crop"
     )
+
+
+def _distinct(names: list[str]) -> tuple[str, ...]:
+    """Class names made distinct (ImageNet has two "crane"s and two "maillot"s): "crane (517)"."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return tuple(f"{name} ({i})" if counts[name] > 1 else name for i, name in enumerate(names))
 
 
 def _spec_from_export(program: Any) -> ModelSpec:

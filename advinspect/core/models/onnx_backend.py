@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from advinspect.core.errors import ModelLoadError
 from advinspect.core.models.base import Classifier
-from advinspect.core.models.spec import ModelSpec
+from advinspect.core.models.spec import MAX_INPUT_ELEMENTS, ModelSpec
 
 if TYPE_CHECKING:
     import torch
@@ -20,19 +21,21 @@ _NOT_CONVERTED = object()
 
 
 def read_onnx_input(path: Path) -> tuple[str, list[Any], str]:
-    """(input name, its shape with None for symbolic dims, layout NCHW or NHWC) from the graph."""
+    """(input name, its shape with None for symbolic dims, layout NCHW or NHWC) from the graph,
+    after the checks that must come before onnxruntime allocates or reads anything (check_onnx)."""
     import onnx
 
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises several unrelated types on garbage
-        raise ModelLoadError(f"{path.name} is not a readable ONNX model: {exc}") from exc
+        raise ModelLoadError(f"{path.name} is not a readable ONNX model: {_first_line(exc)}") from exc
+    check_onnx(model, path)
     initializers = {init.name for init in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1:
         raise ModelLoadError(f"{path.name} has {len(inputs)} inputs; an image classifier has exactly one")
     dims = inputs[0].type.tensor_type.shape.dim
-    shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
     if len(shape) != 4:
         raise ModelLoadError(f"{path.name} takes a {len(shape)}-D input {shape}; expected an image batch (N, C, H, W)")
     layout = "NHWC" if shape[3] in (1, 3, 4) and shape[1] not in (1, 3, 4) else "NCHW"
@@ -77,6 +80,50 @@ def swap_final_softmax(module: Any) -> bool:
     return True
 
 
+def check_onnx(model: Any, path: Path) -> None:
+    """Refuse, before any allocation, what would make opening or running the graph dangerous:
+    a declared input or output larger than MAX_INPUT_ELEMENTS per sample (a 40 KB file declaring
+    1x24000x24000 reached 9 GB), and external-data files outside the model's folder."""
+    for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
+        for value in values:
+            dims = value.type.tensor_type.shape.dim
+            fixed = [d.dim_value for d in list(dims)[1:] if d.HasField("dim_value")]
+            if any(d < 0 for d in fixed):
+                raise ModelLoadError(f"{path.name} declares a negative dimension for {kind} {value.name!r}")
+            per_sample = math.prod(fixed)
+            if per_sample > MAX_INPUT_ELEMENTS:
+                raise ModelLoadError(
+                    f"{path.name} declares {kind} {value.name!r} with {per_sample} values per sample "
+                    f"(dims {[d.dim_value or d.dim_param for d in dims]}), more than the {MAX_INPUT_ELEMENTS} allowed"
+                )
+    folder = path.resolve().parent
+    for location in _external_locations(model):
+        target = (folder / location).resolve()
+        if Path(location).is_absolute() or ".." in Path(location).parts or not target.is_relative_to(folder):
+            raise ModelLoadError(
+                f"{path.name} refers to external data {location!r} outside its folder; "
+                "external data must sit next to the model"
+            )
+
+
+def _external_locations(model: Any) -> list[str]:
+    """Every external-data file named by a tensor of the graph, its subgraphs or node attributes."""
+    import onnx
+    from onnx.external_data_helper import _get_all_tensors
+
+    locations = []
+    for tensor in _get_all_tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            entries = {entry.key: entry.value for entry in tensor.external_data}
+            locations.append(entries.get("location", ""))
+    return locations
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 class OnnxClassifier(Classifier):
     """Logits from onnxruntime under no_grad; where autograd is on and the graph converted to
     torch, the converted module answers instead so gradients and layer hooks work."""
@@ -94,11 +141,12 @@ class OnnxClassifier(Classifier):
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
         options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        options.log_severity_level = 4  # its errors become our one line; its log would repeat them
+        try:  # no fallback: onnxruntime's fallback prints "EP Error" banners and tries again
+            self.session = ort.InferenceSession(str(path), options, providers=providers, enable_fallback=0)
+            self.session.disable_fallback()
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelLoadError(f"onnxruntime cannot open {path.name}: {exc}") from exc
+            raise ModelLoadError(f"onnxruntime cannot open {path.name}: {_first_line(exc)}") from exc
         # converted on first need (a gradient, a layer hook): predicting never pays for it
         self._torch_module: Any = _NOT_CONVERTED if convert else None
         self.conversion_error: str | None = None

@@ -7,6 +7,7 @@ Attacks work in the pixel space described here; mean/std are applied inside the 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,97 @@ from advinspect.core.errors import ModelLoadError
 
 RESIZE_POLICIES = ("resize", "center-crop", "none")
 SIDECAR_SUFFIX = ".advinspect.json"
+FIELDS = ("input_shape", "value_range", "mean", "std", "labels", "resize")
+MIN_STD = 1e-6  # smaller divides pixels into overflow: a typo, not a normalization
+MAX_INPUT_ELEMENTS = 1 << 26  # C*H*W of one image: 64 Mi floats (256 MB); larger is not an image model
+MAX_SPEC_FILE_BYTES = 64 << 20  # a sidecar or labels file larger than this is not one
+
+
+# --- the schema: every field is checked here, whatever its source (sidecar, flags, code) -------
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ModelLoadError(f"{what} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ModelLoadError(f"{what} must be a finite number, got {value!r}")
+    return number
+
+
+def _sequence(value: Any, what: str) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ModelLoadError(f"{what} must be a list, got {value!r}"[:200])
+    return tuple(value)
+
+
+def check_shape(value: Any) -> tuple[int, int, int]:
+    """Three whole positive numbers C, H, W; a fractional one is refused, never truncated."""
+    items = _sequence(value, "input_shape")
+    if len(items) != 3:
+        raise ModelLoadError(f"input shape must be three positive numbers C,H,W, got {value!r}"[:200])
+    dims = []
+    for item in items:
+        number = _number(item, "each input_shape value")
+        if number <= 0 or not number.is_integer():
+            raise ModelLoadError(f"input shape must be three whole positive numbers C,H,W, got {value!r}"[:200])
+        dims.append(int(number))
+    if math.prod(dims) > MAX_INPUT_ELEMENTS:
+        raise ModelLoadError(
+            f"input shape {tuple(dims)} has {math.prod(dims)} values per image, more than {MAX_INPUT_ELEMENTS}"
+        )
+    return dims[0], dims[1], dims[2]
+
+
+def check_value_range(value: Any) -> tuple[float, float]:
+    items = _sequence(value, "value_range")
+    if len(items) != 2:
+        raise ModelLoadError(f"value range must be two numbers LO,HI, got {value!r}"[:200])
+    lo, hi = (_number(v, "value_range") for v in items)
+    if not lo < hi:
+        raise ModelLoadError(f"value range must have low < high, got {value!r}")
+    return lo, hi
+
+
+def check_per_channel(value: Any, name: str) -> tuple[float, ...]:
+    items = _sequence(value, name)
+    if not items:
+        raise ModelLoadError(f"{name} needs one value or one per channel, got none")
+    numbers = tuple(_number(v, name) for v in items)
+    if name == "std" and any(v < MIN_STD for v in numbers):
+        raise ModelLoadError(f"std must be at least {MIN_STD:g} (a positive scale), got {value!r}"[:200])
+    return numbers
+
+
+def check_labels(value: Any) -> tuple[str, ...]:
+    """A list of distinct, non-empty class names (one string is refused: it is not a list of names)."""
+    items = _sequence(value, "labels")
+    if not items:
+        raise ModelLoadError("labels must name at least one class")
+    labels = []
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ModelLoadError(f"label {index} must be a string, got {item!r}"[:200])
+        if not item.strip():
+            raise ModelLoadError(f"label {index} is empty")
+        labels.append(item.strip())
+    seen: set[str] = set()
+    duplicates = sorted({label for label in labels if label in seen or seen.add(label)})
+    if duplicates:
+        raise ModelLoadError(f"labels must be distinct; repeated: {', '.join(duplicates[:5])}"[:200])
+    return tuple(labels)
+
+
+def check_resize(value: Any) -> str:
+    if value not in RESIZE_POLICIES:
+        raise ModelLoadError(f"resize policy must be one of {', '.join(RESIZE_POLICIES)}, got {value!r}"[:200])
+    return str(value)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Input contract of a classifier. `input_shape` is (C, H, W) without the batch dimension."""
+    """Input contract of a classifier. `input_shape` is (C, H, W) without the batch dimension.
+    Every field is validated on construction (see the check_* functions above)."""
 
     input_shape: tuple[int, int, int] | None = None
     value_range: tuple[float, float] = (0.0, 1.0)
@@ -31,19 +118,12 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if self.input_shape is not None:
-            if len(self.input_shape) != 3 or any(int(s) <= 0 for s in self.input_shape):
-                raise ModelLoadError(f"input shape must be three positive numbers C,H,W, got {self.input_shape}")
-            object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
-        lo, hi = (float(v) for v in self.value_range)
-        if not lo < hi:
-            raise ModelLoadError(f"value range must have low < high, got {self.value_range}")
-        object.__setattr__(self, "value_range", (lo, hi))
+            object.__setattr__(self, "input_shape", check_shape(self.input_shape))
+        object.__setattr__(self, "value_range", check_value_range(self.value_range))
         for name in ("mean", "std"):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, tuple(float(v) for v in value))
-        if self.std is not None and any(s <= 0 for s in self.std):
-            raise ModelLoadError(f"std must be positive, got {self.std}")
+                object.__setattr__(self, name, check_per_channel(value, name))
         if self.channels is not None:
             for name in ("mean", "std"):
                 value = getattr(self, name)
@@ -52,9 +132,8 @@ class ModelSpec:
                         f"{name} has {len(value)} values but the input has {self.channels} channels"
                     )
         if self.labels is not None:
-            object.__setattr__(self, "labels", tuple(str(v) for v in self.labels))
-        if self.resize not in RESIZE_POLICIES:
-            raise ModelLoadError(f"resize policy must be one of {RESIZE_POLICIES}, got {self.resize!r}")
+            object.__setattr__(self, "labels", check_labels(self.labels))
+        object.__setattr__(self, "resize", check_resize(self.resize))
 
     @property
     def channels(self) -> int | None:
@@ -99,12 +178,16 @@ class ModelSpec:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in data.items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        known = {"input_shape", "value_range", "mean", "std", "labels", "resize"}
-        unknown = set(data) - known
+    def from_dict(cls, data: Any) -> ModelSpec:
+        """A spec from parsed JSON: an object with only the known keys, each validated; null means unset."""
+        if not isinstance(data, dict):
+            raise ModelLoadError(f"a model spec must be a JSON object, got {type(data).__name__}")
+        unknown = sorted(str(k) for k in data if k not in FIELDS)
         if unknown:
-            raise ModelLoadError(f"unknown keys in model spec: {', '.join(sorted(unknown))}")
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
+            raise ModelLoadError(
+                f"unknown keys in model spec: {', '.join(unknown)[:200]} (known: {', '.join(FIELDS)})"
+            )
+        values = {k: v for k, v in data.items() if v is not None}
         return cls(**values)
 
 
@@ -117,13 +200,34 @@ def read_sidecar(model_path: str | Path) -> ModelSpec | None:
     path = sidecar_path(model_path)
     if not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot read model spec {path.name}: {exc}") from exc
+    data = _read_json(path, "model spec")
     if not isinstance(data, dict):
         raise ModelLoadError(f"model spec {path.name} must be a JSON object")
-    return ModelSpec.from_dict(data)
+    try:
+        return ModelSpec.from_dict(data)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"model spec {path.name}: {exc}") from exc
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        if path.stat().st_size > MAX_SPEC_FILE_BYTES:
+            raise ModelLoadError(f"{what} {path.name} is larger than {MAX_SPEC_FILE_BYTES >> 20} MB")
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ModelLoadError(f"{what} {path.name} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+
+
+def _read_json(path: Path, what: str) -> Any:
+    text = _read_text(path, what)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ModelLoadError(f"{what} {path.name} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ModelLoadError(f"{what} {path.name} is nested too deeply") from exc
 
 
 def write_sidecar(model_path: str | Path, spec: ModelSpec) -> Path:
@@ -139,12 +243,21 @@ def read_labels_file(path: str | Path) -> tuple[str, ...]:
     """Labels from a text file (one per line) or a JSON list."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read labels file {path}: {exc.strerror or exc}") from exc
-    if path.suffix.lower() == ".json":
-        data = json.loads(text)
-        if isinstance(data, dict):  # {"0": "cat", ...}
-            data = [data[k] for k in sorted(data, key=lambda k: int(k))]
-        return tuple(str(v) for v in data)
-    return tuple(line.strip() for line in text.splitlines() if line.strip())
+        if path.suffix.lower() == ".json":
+            data = _read_json(path, "labels file")
+            if isinstance(data, dict):  # {"0": "cat", "1": "dog", ...}: the keys must be 0..n-1
+                data = _labels_from_index(data)
+            return check_labels(data)
+        return check_labels([line for line in _read_text(path, "labels file").splitlines() if line.strip()])
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"labels file {path.name}: {exc}") from exc
+
+
+def _labels_from_index(data: dict[str, Any]) -> list[Any]:
+    try:
+        indexed = {int(k): v for k, v in data.items()}
+    except ValueError:
+        raise ModelLoadError("a JSON object of labels must have keys 0, 1, 2, ...") from None
+    if sorted(indexed) != list(range(len(indexed))):
+        raise ModelLoadError(f"a JSON object of labels must have keys 0..{len(indexed) - 1}, without gaps")
+    return [indexed[i] for i in range(len(indexed))]

@@ -16,6 +16,8 @@ from advinspect.core.report.build import (
                                           rebuild_report,
                                           select_samples,
 )
+from advinspect.core.report.errors import ResultsFileError
+from advinspect.core.report.staging import check_writable, staged_folder
 
-__all__ = ["DEFAULT_MAX_CARDS", "FORMATS", "Report", "ReportError", "build_report", "load_results",
-           "rebuild_report", "select_samples"]
+__all__ = ["DEFAULT_MAX_CARDS", "FORMATS", "Report", "ReportError", "ResultsFileError", "build_report",
+           "check_writable", "load_results", "rebuild_report", "select_samples", "staged_folder"]

@@ -8,21 +8,27 @@ the adversarial PNGs next to results.json and the original images at each sample
 Why the PDF is a callable: core never imports Qt, and Qt's rich text (QTextDocument) is how we
 print. The caller hands in `advinspect.pdf.write_pdf` (CLI, GUI); core renders the HTML it prints.
 
-Reliability: everything is written into a hidden staging folder inside the output folder and
-moved into place only when all of it exists, so a crash, a cancel or a full disk leaves the
-previous state, never half a report. An existing report is kept unless `force`.
+Reliability: the whole folder (report, samples.csv, results.json, PNGs) is written into a
+staging folder beside it and swapped into place only when all of it exists (`staging.py`), so a
+crash, a kill, a cancel or a full disk leaves the previous folder, never half a report or a mix
+of two runs. An existing report is kept unless `force`.
+
+Hostile input: the results dict is checked field by field first (`schema.py`, one error line);
+files it names are read only inside its folder (originals excepted: read-only, see `paths.py`);
+everything written gets a name we generate. samples.csv quotes cells a spreadsheet would run as
+formulas.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import functools
 import io
 import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +39,12 @@ from PIL import Image
 
 from advinspect.core.errors import AdvInspectError, CancelledError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
+from advinspect.core.report.errors import ReportError, ResultsFileError
+from advinspect.core.report.jsonio import finite, write_json
+from advinspect.core.report.paths import confined, flat_name, readable_source, sample_path
+from advinspect.core.report.schema import validate_results
+from advinspect.core.report.staging import check_writable, staged_folder
+from advinspect.core.status import row_status
 
 FORMATS = ("html", "pdf")
 PAPERS = ("a4", "letter")
@@ -43,14 +55,11 @@ CARDS_PER_PAGE = 3  # PDF: a page break after every this many cards, so no card 
 CSV_COLUMNS = ("file", "source", "label", "target", "clean_pred", "clean_confidence", "adv_pred",
                "adv_confidence", "success", "success_after_quantization", "linf", "l2", "l0", "iterations",
                "queries", "clean_top_k", "adv_top_k", "adversarial")
-REPORT_FILES = ("report.html", "report.pdf")
+MAX_RESULTS_BYTES = 1 << 30  # a results file larger than this is refused before parsing
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet evaluates such text cells
 
 PdfWriter = Callable[[str, Path, str], None]
 """(html, path, paper) -> None: prints the print template's HTML to a PDF file."""
-
-
-class ReportError(AdvInspectError):
-    """The report cannot be written (folder not writable, disk full, report exists, ...)."""
 
 
 @dataclass
@@ -67,12 +76,9 @@ class Report:
 # --- selection ---------------------------------------------------------------------------
 
 def status(row: dict[str, Any]) -> str:
-    """'flipped' (the attack changed a right answer, or hit its target), 'misclassified' (wrong
-    before any attack, untargeted) or 'held'. The engine counts an already-wrong image as a
-    success; a report that called it 'flipped' would overstate the attack."""
-    if row.get("target") is None and row.get("label") is not None and row.get("clean_pred") != row.get("label"):
-        return "misclassified"
-    return "flipped" if row.get("success") else "held"
+    """The row's status word (flipped / misclassified / held / not attacked), by the one rule
+    in core.status."""
+    return row_status(row)
 
 
 def select_samples(samples: Sequence[dict[str, Any]], selection: Iterable[str] | None = None,
@@ -169,12 +175,33 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _safe_stem(file: str) -> str:
-    stem = Path(file).with_suffix("").as_posix()
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem.replace("/", "__"))
+def _read_sample_file(base_dir: Path, row: dict[str, Any], key: str, shape: Sequence[int] | None,
+                      resize: str) -> np.ndarray:
+    """A PNG the row names (adversarial, saliency), read only inside the results folder."""
+    rel = row.get(key)
+    if not rel:
+        raise FileNotFoundError(key)
+    path = confined(base_dir, rel, f"{row['file']}: {key}")
+    if not path.is_file():
+        raise FileNotFoundError(rel)
+    return _unit_image(path, shape, resize)
 
 
 # --- cards -------------------------------------------------------------------------------
+
+def _printable(value: Any) -> str:
+    """A path for display: undecodable bytes of a file name shown as U+FFFD."""
+    return str(value).encode("utf-8", "replace").decode("utf-8")
+
+
+def _problem(what: str, where: Any, exc: Exception) -> str:
+    """The line a card shows for an image it cannot show."""
+    if isinstance(exc, ResultsFileError):
+        return _printable(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"{what} not found at {_printable(where)}"
+    return f"{what} unreadable at {_printable(where)}: {_printable(exc)}"
+
 
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
@@ -188,18 +215,16 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 def _top_rows(before: list[dict[str, Any]] | None, after: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     before, after = before or [], after or []
-    rows = []
-    for i in range(min(TOP_K_SHOWN, max(len(before), len(after)))):
-        b = before[i] if i < len(before) else None
-        a = after[i] if i < len(after) else None
-        rows.append({
-            "rank": i + 1,
-            "before": None if b is None else {"name": b["name"], "p": b["probability"],
-                                              "pct": round(100 * b["probability"], 1)},
-            "after": None if a is None else {"name": a["name"], "p": a["probability"],
-                                             "pct": round(100 * a["probability"], 1)},
-        })
-    return rows
+
+    def entry(t: dict[str, Any] | None) -> dict[str, Any] | None:
+        if t is None:
+            return None
+        p = t.get("probability")
+        return {"name": t["name"], "p": math.nan if p is None else p, "pct": 0 if p is None else round(100 * p, 1)}
+
+    return [{"rank": i + 1, "before": entry(before[i] if i < len(before) else None),
+             "after": entry(after[i] if i < len(after) else None)}
+            for i in range(min(TOP_K_SHOWN, max(len(before), len(after))))]
 
 
 def _card(index: int, row: dict[str, Any], base_dir: Path, shape: Sequence[int] | None, resize: str,
@@ -207,17 +232,15 @@ def _card(index: int, row: dict[str, Any], base_dir: Path, shape: Sequence[int] 
     """Card context for the templates; writes the card's PNGs into stage/images."""
     images: list[dict[str, Any]] = []
     missing: list[str] = []
-    stem = _safe_stem(row["file"])
     original = adversarial = None
     try:
-        original = _unit_image(Path(row["source"]), shape, resize)
-    except AdvInspectError:
-        missing.append(f"original not found at {row['source']}")
-    adv_path = base_dir / row.get("adversarial", "")
+        original = _unit_image(readable_source(base_dir, row.get("source") or ""), shape, resize)
+    except (AdvInspectError, OSError) as exc:
+        missing.append(_problem("original", row.get("source"), exc))
     try:
-        adversarial = _unit_image(adv_path, shape, "none" if shape else resize)
-    except AdvInspectError:
-        missing.append(f"adversarial not found at {adv_path}")
+        adversarial = _read_sample_file(base_dir, row, "adversarial", shape, "none" if shape else resize)
+    except (AdvInspectError, OSError) as exc:
+        missing.append(_problem("adversarial", row.get("adversarial"), exc))
     gain = None
     pictures: list[tuple[str, str, np.ndarray]] = []
     if original is not None:
@@ -231,11 +254,11 @@ def _card(index: int, row: dict[str, Any], base_dir: Path, shape: Sequence[int] 
     for key, title in (("saliency_original", f"{method}, original"), ("saliency_adversarial", f"{method}, adv.")):
         if row.get(key):
             try:
-                pictures.append((key, title, _to_uint8(_unit_image(base_dir / row[key], None, "none"))))
-            except AdvInspectError:
-                missing.append(f"{title.lower()} not found at {base_dir / row[key]}")
+                pictures.append((key, title, _to_uint8(_read_sample_file(base_dir, row, key, None, "none"))))
+            except (AdvInspectError, OSError) as exc:
+                missing.append(_problem(title.lower(), row[key], exc))
     for key, title, pixels in pictures:
-        png_path = stage / "images" / f"{stem}.{key}.png"
+        png_path = stage / "images" / flat_name(row["file"], f".{key}.png")
         png_path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(pixels).save(png_path, format="PNG")
         shown = _display(pixels)
@@ -272,10 +295,10 @@ def _pct(value: Any) -> str:
 
 
 def _summary(results: dict[str, Any]) -> dict[str, Any]:
-    s = results.get("summary", {})
+    s = results.get("summary") or {}
     samples = results.get("samples", [])
     params = s.get("params") or {}
-    tiles = [("Images", str(s.get("n", len(samples)))),
+    tiles = [("Images", str(len(samples) if s.get("n") is None else s["n"])),
              ("Clean accuracy", _pct(s.get("clean_accuracy"))),
              ("Robust accuracy", _pct(s.get("robust_accuracy"))),
              ("Success rate", _pct(s.get("success_rate"))),
@@ -292,7 +315,7 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
 def report_warnings(results: dict[str, Any]) -> list[str]:
     """Sanity-check warnings: the evaluation's own, plus what a plain attack run reveals."""
     warnings = list((results.get("evaluation") or {}).get("warnings") or [])
-    s = results.get("summary", {})
+    s = results.get("summary") or {}
     samples = results.get("samples", [])
     if s.get("cancelled"):
         warnings.append("The run was cancelled: only the samples attacked before the cancel count.")
@@ -309,8 +332,8 @@ def report_warnings(results: dict[str, Any]) -> list[str]:
 
 
 def _header(results: dict[str, Any]) -> dict[str, Any]:
-    prov = results.get("provenance", {})
-    model = prov.get("model", {}) or {}
+    prov = results.get("provenance") or {}
+    model = prov.get("model") or {}
     spec = model.get("spec") or {}
     labels = list(spec.get("labels") or [])
     shown_labels = ", ".join(labels[:20]) + (f", … ({len(labels)} in all)" if len(labels) > 20 else "")
@@ -318,9 +341,9 @@ def _header(results: dict[str, Any]) -> dict[str, Any]:
                  ("value range", _fmt(spec.get("value_range"))),
                  ("mean / std", f"{_fmt(spec.get('mean'))} / {_fmt(spec.get('std'))}"),
                  ("resize", _fmt(spec.get("resize"))), ("labels", shown_labels or "–")]
-    versions = prov.get("versions", {}) or {}
+    versions = prov.get("versions") or {}
     environment = [(k, _fmt(v)) for k, v in versions.items()]
-    environment.append(("device", _fmt(prov.get("device") or results.get("summary", {}).get("device"))))
+    environment.append(("device", _fmt(prov.get("device") or (results.get("summary") or {}).get("device"))))
     gui = prov.get("gui_parameters")
     return {
         "model": [("file", _fmt(model.get("file"))), ("format", _fmt(model.get("format"))),
@@ -355,10 +378,10 @@ def _evaluation_rows(results: dict[str, Any]) -> dict[str, Any] | None:
     evaluation = results.get("evaluation")
     if not evaluation:
         return None
-    calib = evaluation.get("calibration", {})
+    calib = evaluation.get("calibration") or {}
     curves = [{"attack": c["attack"], "points": [(_fmt(e, 4), _pct(a)) for e, a in
                                                  zip(c["eps"], c["robust_accuracy"], strict=False)]}
-              for c in evaluation.get("curves", [])]
+              for c in evaluation.get("curves") or []]
     ref = evaluation.get("reference_attack") or {}
     return {"ece": _fmt(calib.get("ece")), "temperature": _fmt(calib.get("temperature"), 3),
             "ece_after": _fmt(calib.get("ece_after_temperature")), "nll": _fmt(calib.get("nll")),
@@ -369,13 +392,20 @@ def _evaluation_rows(results: dict[str, Any]) -> dict[str, Any] | None:
 # --- files -------------------------------------------------------------------------------
 
 def _csv_value(value: Any) -> Any:
+    """A cell: top-k lists as 'name:p; ...'; text that a spreadsheet would evaluate as a formula
+    gets a leading single quote (OWASP); numbers stay numbers, negative ones included."""
     if isinstance(value, list):
-        return "; ".join(f"{t['name']}:{t['probability']:.4f}" for t in value)
-    return "" if value is None else value
+        value = "; ".join(f"{t['name']}:" + ("nan" if t.get("probability") is None else f"{t['probability']:.4f}")
+                          for t in value)
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def write_csv(samples: Sequence[dict[str, Any]], path: Path) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with open(path, "w", newline="", encoding="utf-8", errors="replace") as handle:  # lone surrogates as ?
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for row in samples:
@@ -384,19 +414,42 @@ def write_csv(samples: Sequence[dict[str, Any]], path: Path) -> Path:
 
 
 def _copy_sample_files(results: dict[str, Any], base_dir: Path, stage: Path) -> None:
-    """The adversarial (and saliency) PNGs beside results.json, so the report folder rebuilds."""
-    for row in results.get("samples", []):
-        for key in ("adversarial", "saliency_original", "saliency_adversarial"):
+    """The adversarial (and saliency) PNGs into the new folder, so it rebuilds on its own.
+    They are read inside `base_dir` only and written under names generated from the sample's
+    `file`; the rows are updated to those names."""
+    tails = {"adversarial": ".png", "saliency_original": ".original.png",
+             "saliency_adversarial": ".adversarial.png"}
+    folders = {"adversarial": "adversarial", "saliency_original": "saliency", "saliency_adversarial": "saliency"}
+    for row in results["samples"]:
+        for key, tail in tails.items():
             rel = row.get(key)
             if not rel:
                 continue
-            src, dst = base_dir / rel, stage / rel
+            try:
+                src = confined(base_dir, rel, f"{row['file']}: {key}")
+            except ResultsFileError:
+                row[key] = None  # a symlink out of the folder: neither read nor copied
+                continue
+            name = sample_path(folders[key], row["file"], tail)
+            row[key] = name
             if src.is_file():
+                dst = stage / name
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dst)
+                if not dst.exists():
+                    _link_or_copy(src, dst)
 
 
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link where possible (our PNGs are replaced by rename, never edited in place)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+@functools.lru_cache(maxsize=1)
 def _environment() -> Any:
+    """One Jinja environment per process: it caches compiled templates (compiling takes ~0.1 s)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     return Environment(loader=PackageLoader("advinspect", "core/report/templates"),
@@ -406,43 +459,22 @@ def _environment() -> Any:
 
 def render(results: dict[str, Any], cards: list[dict[str, Any]], plots: list[dict[str, Any]], more: int,
            filter_text: str, template: str = "report.html.j2", paper: str = "a4") -> str:
-    title = f"{results.get('summary', {}).get('attack') or 'advinspect'} report"
-    model_file = (results.get("provenance", {}).get("model") or {}).get("file")
+    title = f"{(results.get('summary') or {}).get('attack') or 'advinspect'} report"
+    model_file = ((results.get("provenance") or {}).get("model") or {}).get("file")
     if model_file:
         title += f" — {model_file}"
     return _environment().get_template(template).render(
-        title=title, kind=results.get("kind", "attack"), header=_header(results), summary=_summary(results),
+        title=title, kind=results.get("kind") or "attack", header=_header(results), summary=_summary(results),
         evaluation=_evaluation_rows(results), plots=plots, warnings=report_warnings(results), cards=cards,
         more=more, total=len(results.get("samples", [])), filter_text=filter_text,
         cards_per_page=CARDS_PER_PAGE, paper=paper)
-
-
-def _move_into_place(stage: Path, out_dir: Path) -> list[Path]:
-    """Files from the staging folder into the output folder, each by an atomic rename; the
-    report files go last so a reader never finds a report whose images are not there yet."""
-    files = sorted((p for p in stage.rglob("*") if p.is_file()),
-                   key=lambda p: (p.name in REPORT_FILES, p.as_posix()))
-    moved = []
-    for src in files:
-        dst = out_dir / src.relative_to(stage)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)
-        moved.append(dst)
-    return moved
 
 
 def _check_target(out_dir: Path, formats: Sequence[str], force: bool) -> None:
     existing = [out_dir / f"report.{f}" for f in formats if (out_dir / f"report.{f}").exists()]
     if existing and not force:
         raise ReportError(f"{existing[0]} exists; pass --force to overwrite")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ReportError(f"{out_dir} is a file, not a folder")
-
-
-def _os_error(exc: OSError, out_dir: Path) -> ReportError:
-    reason = exc.strerror or str(exc)
-    where = exc.filename or out_dir
-    return ReportError(f"cannot write the report to {out_dir}: {reason} ({where})")
+    check_writable(out_dir, "the report")
 
 
 def build_report(results: dict[str, Any], out_dir: str | Path, *, base_dir: str | Path | None = None,
@@ -463,22 +495,18 @@ def build_report(results: dict[str, Any], out_dir: str | Path, *, base_dir: str 
         raise ReportError(f"paper must be one of {', '.join(PAPERS)}, got {paper!r}")
     if "pdf" in formats and pdf_writer is None:
         raise ReportError("a PDF needs a writer: pass pdf_writer=advinspect.pdf.write_pdf")
-    if "samples" not in results or "summary" not in results:
+    if not isinstance(results, dict) or "samples" not in results or "summary" not in results:
         raise ReportError("not an advinspect results file: it has no summary or samples")
+    results = validate_results(finite(results))  # exactly what a rebuild from results.json reads
     out_dir = Path(out_dir)
     base_dir = Path(base_dir) if base_dir is not None else out_dir
     _check_target(out_dir, formats, force)
     samples = results["samples"]
     chosen, more = select_samples(samples, selection, flipped_only, max_cards)
-    spec = (results.get("provenance", {}).get("model") or {}).get("spec") or {}
+    spec = ((results.get("provenance") or {}).get("model") or {}).get("spec") or {}
     shape, resize = spec.get("input_shape"), spec.get("resize") or "resize"
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir))
-    except OSError as exc:
-        raise _os_error(exc, out_dir) from None
-    try:
-        total = len(chosen) + 2
+    total = len(chosen) + 2
+    with staged_folder(out_dir, "the report") as stage:
         cards = []
         for i, row in enumerate(chosen):
             if cancel.cancelled:
@@ -496,20 +524,13 @@ def build_report(results: dict[str, Any], out_dir: str | Path, *, base_dir: str 
             progress(len(chosen) + 1, total, "PDF")
             pdf_writer(render(results, cards, plots, more, filter_text, "report_print.html.j2", paper),
                        stage / "report.pdf", paper)
+        _copy_sample_files(results, base_dir, stage)  # renames the rows' PNGs: before the CSV and JSON
         write_csv(samples, stage / "samples.csv")
-        if base_dir.resolve() != out_dir.resolve():
-            _copy_sample_files(results, base_dir, stage)
-        with open(stage / "results.json", "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2, allow_nan=False)
-            handle.write("\n")
+        write_json(stage / "results.json", results)
         if cancel.cancelled:
             raise CancelledError("report cancelled; nothing was written")
-        files = _move_into_place(stage, out_dir)
-        progress(total, total, "done")
-    except OSError as exc:
-        raise _os_error(exc, out_dir) from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        files = [out_dir / p.relative_to(stage) for p in sorted(stage.rglob("*")) if p.is_file()]
+    progress(total, total, "done")
     return Report(out_dir, files, [c["file"] for c in cards], more, html)
 
 
@@ -524,17 +545,24 @@ def _filter_text(shown: int, more: int, total: int, selected: bool, flipped_only
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
-    """results.json as a dict, with one readable error for a missing or broken file."""
+    """results.json as a checked dict (see `schema.py`), with one readable error for a missing,
+    broken or malformed file."""
     path = Path(path)
     try:
+        if not path.is_file():
+            raise ReportError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
+        if path.stat().st_size > MAX_RESULTS_BYTES:
+            raise ReportError(f"{path}: larger than {MAX_RESULTS_BYTES >> 20} MB; not a results file")
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path}: not a readable results file ({exc})") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise ReportError(f"{path}: not a readable results file ({reason})") from None
     if not isinstance(data, dict) or "samples" not in data or "summary" not in data:
         raise ReportError(f"{path}: not an advinspect results file (no summary or samples)")
-    return data
+    try:
+        return validate_results(data)
+    except ResultsFileError as exc:
+        raise ResultsFileError(f"{path}: {exc}") from None
 
 
 def rebuild_report(results_path: str | Path, out_dir: str | Path, **options: Any) -> Report:

@@ -1,13 +1,14 @@
 """Attack results as files: results.json (summary + one row per sample) and adversarial PNGs.
 
-Files are written to a temporary name and renamed into place, so a crash or a full disk never
-leaves half a file behind.
+A results folder is written whole into a staging folder and swapped into place
+(`staging.staged_folder`), so a crash, a kill or a full disk leaves the previous folder or the
+new one, never a mix. Numbers that are NaN or infinite (a model that outputs NaN) are written as
+null, so they can never cost the results file. File names inside the folder are generated from
+the sample names (`paths.sample_path`): sanitized and short enough for any file system.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,16 +21,22 @@ from advinspect.core.attacks.base import AttackResult
 from advinspect.core.data.datasets import ImageItem
 from advinspect.core.data.images import save_png
 from advinspect.core.models.base import Classifier
+from advinspect.core.report.jsonio import finite, write_json
+from advinspect.core.report.paths import sample_path
+from advinspect.core.report.staging import staged_folder
+from advinspect.core.status import result_statuses
 
 if TYPE_CHECKING:
     import torch
+
+__all__ = ["finite", "write_json"]  # kept importable from here (the CLI writes its JSON with it)
 
 TOP_K = 5  # classes kept per sample before/after the attack (the report shows them)
 
 
 def adversarial_name(file: str) -> str:
     """Where a sample's adversarial PNG lives, relative to results.json (the report reads it)."""
-    return (Path("adversarial") / Path(file).with_suffix(".png")).as_posix()
+    return sample_path("adversarial", file, ".png")
 
 
 def top_k(clf: Classifier, x: torch.Tensor | np.ndarray, k: int = TOP_K) -> list[list[dict[str, Any]]]:
@@ -66,10 +73,12 @@ def sample_rows(result: AttackResult, items: list[ImageItem], clf: Classifier,
     spec = clf.spec
     clean_top = top_k(clf, x if x is not None else _clean_inputs(items, clf))
     adv_top = top_k(clf, result.x_adv)
+    statuses = result_statuses(result)
     rows = []
     for i, item in enumerate(items):
         rows.append({
             "file": item.name,
+            "status": statuses[i],
             "source": str(item.path.resolve()),
             "adversarial": adversarial_name(item.name),
             "label": spec.label_name(int(result.labels[i])) if result.labels_known else None,
@@ -190,34 +199,6 @@ def evaluation_results(evaluation: Any, items: list[ImageItem], x: torch.Tensor,
     return out, result
 
 
-def write_json(path: Path, data: Any, *, overwrite: bool = True) -> Path:
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, allow_nan=False, default=_jsonable)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
-
-
 def write_adversarial_pngs(out_dir: Path, x_adv: np.ndarray, items: list[ImageItem], clf: Classifier) -> None:
     for i, item in enumerate(items):
         save_png(x_adv[i], Path(out_dir) / adversarial_name(item.name), clf.spec.value_range)
@@ -225,17 +206,24 @@ def write_adversarial_pngs(out_dir: Path, x_adv: np.ndarray, items: list[ImageIt
 
 def write_attack_outputs(out_dir: Path, result: AttackResult, items: list[ImageItem], clf: Classifier,
                          command: str | None = None, *, x: torch.Tensor | np.ndarray | None = None,
-                         results: dict[str, Any] | None = None) -> Path:
-    """DIR/results.json and DIR/adversarial/<same relative name>.png for every sample.
-    `results` (from `attack_results`) is written as given, so a report built from it matches."""
-    out_dir = Path(out_dir)
-    write_adversarial_pngs(out_dir, result.x_adv, items, clf)
+                         results: dict[str, Any] | None = None, saliency: str | None = None,
+                         seed: int = 0) -> Path:
+    """DIR/results.json and DIR/adversarial/<same relative name>.png for every sample (plus
+    DIR/saliency/ when `saliency` names a method), written whole into a staging folder and
+    swapped into place. `results` (from `attack_results`) is written as given, so a report built
+    from it matches; the saliency fields are added to it."""
     data = results if results is not None else attack_results(result, items, clf, command, x=x)
-    return write_json(out_dir / "results.json", data)
+    with staged_folder(out_dir) as stage:
+        if saliency:
+            clean = x if x is not None else _clean_inputs(items, clf)
+            add_saliency(data, stage, clf, clean, result.x_adv, saliency, seed=seed)
+        write_adversarial_pngs(stage, result.x_adv, items, clf)
+        write_json(stage / "results.json", data)
+    return Path(out_dir) / "results.json"
 
 
 def saliency_name(file: str, which: str) -> str:
-    return (Path("saliency") / Path(file).with_suffix(f".{which}.png")).as_posix()
+    return sample_path("saliency", file, f".{which}.png")
 
 
 def add_saliency(results: dict[str, Any], out_dir: Path, clf: Classifier, x: torch.Tensor | np.ndarray,

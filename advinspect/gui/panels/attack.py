@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -75,6 +75,11 @@ class AttackPanel(Panel):
         self.eta = QLabel(" ")
         self.eta.setObjectName("attack_eta")
         layout.addWidget(self.eta)
+        self.status = QLabel("")
+        self.status.setObjectName("attack_status")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.status)
         layout.addWidget(self._plots(), 1)
         scroll.setWidget(body)
         self.setWidget(scroll)
@@ -276,11 +281,14 @@ class AttackPanel(Panel):
             self.progress.setFormat("failed")
             self.eta.setText(" ")
             return
-        r = outcome.result
+        r = outcome.attack
+        summary = outcome.summary()
         self.progress.setValue(1000 if not r.cancelled else self.progress.value())
         state = "cancelled" if r.cancelled else "done"
-        self.progress.setFormat(f"{state}: {int(r.success.sum())}/{r.n} flipped")
+        self.progress.setFormat(f"{state}: {summary['flipped']}/{r.n} flipped, {summary['misclassified']} "
+                                "misclassified before")
         self.eta.setText(f"{r.seconds:.2f} s on {r.device}")
+        self.status.setText("\n".join(outcome.summary_text()))  # the lines `advinspect attack` prints
 
     # --- trace plot ------------------------------------------------------------------------
     def _reset_trace(self, title: str, steps: int) -> None:

@@ -7,6 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from advinspect.core.status import FLIPPED, MISCLASSIFIED
 from advinspect.gui.panels import Panel
 from advinspect.gui.session import Session
 
@@ -14,6 +15,7 @@ CLEAN_COLOR = "#4c8bd6"
 ADV_COLOR = "#e8743b"
 FLIP_STYLE = "color: white; background: #c0392b; padding: 4px; border-radius: 3px; font-weight: bold;"
 HELD_STYLE = "color: white; background: #2e8b57; padding: 4px; border-radius: 3px; font-weight: bold;"
+MISCLASSIFIED_STYLE = "color: white; background: #7f8c8d; padding: 4px; border-radius: 3px; font-weight: bold;"
 
 
 def top_classes(clean: np.ndarray, adv: np.ndarray | None, k: int) -> list[int]:
@@ -103,9 +105,12 @@ class ConfidencePanel(Panel):
         after = int(result.adv_probs.argmax())
         self.flipped = after != before
         arrow = f"{s.label_name(before)} ({clean.max():.1%}) → {s.label_name(after)} ({result.adv_probs.max():.1%})"
-        if result.success:
+        if result.status == FLIPPED:
             self.headline.setText(f"{truth_text}FLIPPED by {result.attack}: {arrow}")
             self.headline.setStyleSheet(FLIP_STYLE)
+        elif result.status == MISCLASSIFIED:
+            self.headline.setText(f"{truth_text}misclassified before {result.attack}: {arrow}")
+            self.headline.setStyleSheet(MISCLASSIFIED_STYLE)
         else:
             self.headline.setText(f"{truth_text}held against {result.attack}: {arrow}")
             self.headline.setStyleSheet(HELD_STYLE)

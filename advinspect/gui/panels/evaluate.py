@@ -1,108 +1,47 @@
-"""Batch evaluation: the Evaluate dock (attacks, eps list, run/cancel on the worker) and the
-result docks that observe its outcome — Robustness (accuracy vs eps), Histograms (confidence)
-and Calibration (reliability diagram before/after temperature scaling and under attack,
-confusion matrices).
-
-Linking: clicking a histogram bin, a reliability bin or a confusion cell sets the Session's
-custom filter to the images in it, and the Images dock shows just those.
-"""
+"""Evaluate dock: `core.tasks.evaluate` on the labelled images (selection, shown or all): robustness
+curves, calibration, histograms and sanity checks. The form is `evaluate.Config` (the attacks are
+ticked in a list of the registry's eps-budget attacks); the result docks (evaluate_plots.py)
+draw the Result the session keeps."""
 
 from __future__ import annotations
 
-import math
-from fractions import Fraction
+import dataclasses
 from typing import Any
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
-    QPushButton,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from advinspect.core.errors import AdvInspectError
-from advinspect.gui import tasks
-from advinspect.gui.panels import Panel
+from advinspect.core.tasks import evaluate
+from advinspect.gui.panels._task_panel import SCOPES, TaskPanel, chosen_images
 from advinspect.gui.session import Session
+from advinspect.gui.widgets.param_form import ParamForm
+from advinspect.gui.widgets.plots import label
 
-DEFAULT_EPS_TEXT = "0,1/255,2/255,4/255,8/255"
-SCOPES = ("selection", "all shown", "all")
 WARNING_STYLE = ("background: #fff3cd; color: #7a4b00; border: 1px solid #e0b252; "
                  "border-radius: 3px; padding: 4px; font-weight: bold;")
-COLORS = {"clean": "#4c8bd6", "adversarial": "#d64545", "correct": "#2e8b57", "wrong": "#e8743b",
-          "after": "#2e8b57"}
-CURVE_COLORS = ("#d64545", "#4c8bd6", "#2e8b57", "#9b59b6", "#e8743b", "#16a085", "#7f8c8d")
+NO_EVALUATION = "no evaluation yet (needs labelled images, e.g. the demo set)"
 
 
-def parse_eps_list(text: str) -> tuple[float, ...]:
-    """'0,1/255,2/255' -> (0.0, 0.0039, 0.0078): commas or spaces, fractions allowed."""
-    values = []
-    for part in text.replace(";", ",").replace(" ", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            value = float(Fraction(part)) if "/" in part else float(part)
-        except (ValueError, ZeroDivisionError):
-            raise AdvInspectError(f"not a number in the eps list: {part!r} (use e.g. 0,1/255,8/255)") from None
-        if value < 0 or not math.isfinite(value):
-            raise AdvInspectError(f"eps must be a finite number >= 0, got {part!r}")
-        values.append(value)
-    if not values:
-        raise AdvInspectError("give at least one eps (e.g. 0,1/255,8/255)")
-    return tuple(sorted(set(values)))
-
-
-def histogram_bin(confidence: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin index per value, as np.histogram counts them (half-open, the last bin closed)."""
-    return np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, len(edges) - 2)
-
-
-def reliability_bin(confidence: np.ndarray, n_bins: int) -> np.ndarray:
-    """Bin index per value, as core reliability_bins counts them ((lower, upper], the first with 0)."""
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    return np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
-
-
-def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget()
-    plot.setTitle(title)
-    plot.setLabel("left", left)
-    plot.setLabel("bottom", bottom)
-    plot.showGrid(x=True, y=True, alpha=0.2)
-    plot.setMenuEnabled(False)
-    plot.setMinimumHeight(140)
-    return plot
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
-
-
-class EvaluatePanel(Panel):
-    """Run `core.evaluate.evaluate` on the labelled images (selection, shown or all)."""
-
+class EvaluatePanel(TaskPanel):
     object_name = "EvaluateDock"
     title = "Evaluate"
+    verb = "evaluate"
+    run_text = "Evaluate"
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
         self.visible_indices: Any = None  # callable giving the images shown (set by the window)
-        self.job: Any = None
+        self._evaluated: tuple[Any, Any] = (None, None)  # the model and images of the running evaluation
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         body = QWidget()
@@ -114,32 +53,23 @@ class EvaluatePanel(Panel):
         self.attack_list.setMaximumHeight(120)
         self.attack_list.setToolTip("attacks with an eps budget from the registry; tick one or more")
         layout.addWidget(self.attack_list)
-        layout.addLayout(self._form())
-        row = QHBoxLayout()
-        self.run_button = QPushButton("Evaluate")
-        self.run_button.setObjectName("evaluate_run")
+        self.form = ParamForm()
+        self.form.set_params_type(evaluate.Config, exclude=("attacks",))
+        layout.addWidget(self.form)
+        scope = QFormLayout()
+        self.scope = QComboBox()
+        self.scope.setObjectName("evaluate_scope")
+        self.scope.addItems(list(SCOPES))
+        self.scope.setCurrentIndex(SCOPES.index("all shown"))
+        self.scope.setToolTip("which images: those selected in the Images dock, those its filter shows, or all")
+        scope.addRow("images", self.scope)
+        layout.addLayout(scope)
         self.run_button.setToolTip("clean accuracy, robustness curves, calibration, confusion, sanity checks")
-        self.run_button.clicked.connect(self.run)
-        row.addWidget(self.run_button)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("evaluate_cancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.cancel_button.setEnabled(False)
-        row.addWidget(self.cancel_button)
-        layout.addLayout(row)
-        self.progress = QProgressBar()
-        self.progress.setObjectName("evaluate_progress")
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
+        layout.addLayout(self.buttons())
         layout.addWidget(self.progress)
-        self.summary = QLabel("no evaluation yet (needs labelled images, e.g. the demo set)")
-        self.summary.setObjectName("evaluate_summary")
-        self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.summary)
-        self.warnings = QLabel("")
-        self.warnings.setObjectName("evaluate_warnings")
-        self.warnings.setWordWrap(True)
+        self.status.setText(NO_EVALUATION)
+        layout.addWidget(self.status)
+        self.warnings = label("evaluate_warnings")
         self.warnings.setStyleSheet(WARNING_STYLE)
         self.warnings.hide()
         layout.addWidget(self.warnings)
@@ -148,48 +78,13 @@ class EvaluatePanel(Panel):
         self.setWidget(scroll)
         session.attacks_changed.connect(self._fill_attacks)
         session.selection_changed.connect(lambda sel: self.scope.setItemText(0, f"selection ({max(1, len(sel))})"))
-        session.evaluation_changed.connect(self._show)
-
-    def _form(self) -> QFormLayout:
-        form = QFormLayout()
-        self.eps_text = QLineEdit(DEFAULT_EPS_TEXT)
-        self.eps_text.setObjectName("evaluate_eps")
-        self.eps_text.setToolTip("budgets in the model's value range, comma separated; fractions allowed")
-        form.addRow("eps", self.eps_text)
-        self.steps = QSpinBox()
-        self.steps.setObjectName("evaluate_steps")
-        self.steps.setRange(1, 10_000)
-        self.steps.setValue(10)
-        self.steps.setToolTip("iterations, for the attacks that take a 'steps' parameter")
-        form.addRow("steps", self.steps)
-        self.scope = QComboBox()
-        self.scope.setObjectName("evaluate_scope")
-        self.scope.addItems(list(SCOPES))
-        self.scope.setCurrentIndex(SCOPES.index("all shown"))
-        self.scope.setToolTip("which images: those selected in the Images dock, those its filter shows, or all")
-        form.addRow("images", self.scope)
-        self.split = QDoubleSpinBox()
-        self.split.setObjectName("evaluate_split")
-        self.split.setRange(0.05, 0.95)
-        self.split.setSingleStep(0.05)
-        self.split.setValue(0.5)
-        self.split.setToolTip("fraction held out to judge temperature scaling (fitted on the rest)")
-        form.addRow("calibration held-out", self.split)
-        self.seed = QSpinBox()
-        self.seed.setObjectName("evaluate_seed")
-        self.seed.setRange(0, 2**31 - 1)
-        form.addRow("seed", self.seed)
-        self.sanity = QCheckBox("sanity checks (gradient masking, monotone curves)")
-        self.sanity.setObjectName("evaluate_sanity")
-        self.sanity.setChecked(True)
-        form.addRow(self.sanity)
-        return form
+        session.evaluation_changed.connect(self._on_evaluation)
 
     def _fill_attacks(self) -> None:
         checked = set(self.checked_attacks()) or {"pgd"}
         self.attack_list.clear()
         for name, cls in sorted(self.session.attacks.items(), key=lambda kv: kv[1].title.lower()):
-            if "eps" not in {f.name for f in _fields(cls.params_type)}:
+            if "eps" not in {f.name for f in dataclasses.fields(cls.params_type)}:
                 continue  # a curve over eps needs an eps budget (DeepFool, CW minimise instead)
             item = QListWidgetItem(f"{cls.title}  ({name})")
             item.setData(Qt.ItemDataRole.UserRole, name)
@@ -211,474 +106,34 @@ class EvaluatePanel(Panel):
         """'selection', 'all shown' or 'all' (the selection item's text carries a count)."""
         self.scope.setCurrentIndex(SCOPES.index(name))
 
-    def chosen_indices(self) -> list[int]:
+    def prepare_and_start(self) -> None:
         s = self.session
-        scope = SCOPES[max(0, self.scope.currentIndex())]
-        if scope == "all":
-            return list(range(s.count))
-        if scope == "all shown" and self.visible_indices is not None:
-            return list(self.visible_indices())
-        return list(s.selection or ([s.current] if s.current >= 0 else []))
-
-    # --- running ---------------------------------------------------------------------------
-    def run(self) -> None:
-        s = self.session
-        try:
-            job = self._prepare()
-        except AdvInspectError as exc:
-            s.error.emit("Cannot evaluate", str(exc), "")
-            return
-        indices, config, ignored, x, labels, clf = job
-        if ignored:
-            s.log("warning", f"evaluate: no chosen attack takes {', '.join(ignored)}")
-        s.log("info", f"evaluate {', '.join(config.attacks)} on {len(indices)} image(s), eps {list(config.eps)}, "
-                      f"params {config.params}, seed {config.seed}")
-
-        def fn(progress, cancel) -> tasks.EvaluationOutcome:
-            return tasks.run_evaluation(clf, x, labels, indices, config, ignored=ignored, progress=progress,
-                                        cancel=cancel)
-
-        self._set_running(True)
-        self.job = s.run_job(f"evaluate {len(indices)} image(s)", fn, self._done, error_title="Evaluation failed",
-                             on_error=lambda *_: self._set_running(False, "failed"),
-                             on_progress=self._on_progress)
-
-    def _prepare(self) -> tuple:
-        from advinspect.core.evaluate import EvaluationConfig
-
-        s = self.session
-        if s.clf is None or s.images is None:
-            raise AdvInspectError("open a model and images first")
-        if self.job is not None:
-            raise AdvInspectError("an evaluation is already running")
         attacks = self.checked_attacks()
         if not attacks:
             raise AdvInspectError("tick at least one attack")
-        indices = np.asarray(sorted(set(self.chosen_indices())), dtype=np.int64)
-        if len(indices) < 2:
-            raise AdvInspectError("evaluate needs at least two images: select more or choose 'all shown'")
-        labels = s.images.labels[indices]
-        if (labels < 0).any():
-            raise AdvInspectError("evaluation needs labelled images (a folder of class folders, or the demo set)")
-        eps = parse_eps_list(self.eps_text.text())
-        params, ignored = tasks.shared_params([s.attacks[a] for a in attacks], {"steps": self.steps.value()})
-        config = EvaluationConfig(attacks=tuple(attacks), eps=eps, params=params,
-                                  calibration_split=float(self.split.value()), seed=self.seed.value(),
-                                  sanity_checks=self.sanity.isChecked())
-        return indices, config, ignored, s.images.x[indices], labels, s.clf
+        config = self.form.config(attacks=tuple(attacks))
+        images = chosen_images(self, SCOPES[max(0, self.scope.currentIndex())], "evaluate", minimum=2)
+        inputs = evaluate.Inputs(s.clf, images)
+        self._evaluated = (s.clf, s.images)
+        s.log("info", f"evaluate {', '.join(config.attacks)} on {len(images)} image(s), eps {list(config.eps)}, "
+                      f"steps {config.steps}, seed {config.seed}")
+        self.start(f"evaluate {len(images)} image(s)",
+                   lambda progress, cancel: evaluate.run(inputs, config, progress=progress, cancel=cancel))
 
-    def cancel(self) -> None:
-        if self.job is not None:
-            self.session.runner.cancel(self.job)
+    def on_result(self, result: Any) -> None:
+        s = self.session
+        clf, images = self._evaluated
+        if clf is not s.clf or images is not s.images:  # the model or the images changed meanwhile
+            s.log("warning", "evaluate: the model or the images changed while it ran; its plots are not shown")
+            return
+        s.set_evaluation(result)
 
-    def _set_running(self, running: bool, text: str = "") -> None:
-        if not running:
-            self.job = None
-        self.run_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        if running:
-            self.progress.setValue(0)
-            self.progress.setFormat("starting…")
-        elif text:
-            self.progress.setFormat(text)
-
-    def _on_progress(self, event: Any) -> None:
-        if event.total > 0:
-            self.progress.setValue(int(1000 * event.step / event.total))
-            self.progress.setFormat(f"%p%  {event.message}"[:90])
-
-    def _done(self, outcome: tasks.EvaluationOutcome) -> None:
-        ev = outcome.evaluation
-        self._set_running(False, "cancelled" if ev.cancelled else "done")
-        if not ev.cancelled:
-            self.progress.setValue(1000)
-        for warning in ev.data.get("warnings", []):
-            self.session.log("warning", f"evaluation sanity check: {warning}")
-        self.session.log("info", f"evaluation {'cancelled' if ev.cancelled else 'finished'}: clean accuracy "
-                                 f"{_percent(ev.data['clean_accuracy'])} on {ev.data['n']} image(s)")
-        self.session.set_evaluation(outcome)
-
-    def _show(self) -> None:
-        outcome = self.session.evaluation
-        if outcome is None:
-            self.summary.setText("no evaluation yet (needs labelled images, e.g. the demo set)")
+    def _on_evaluation(self) -> None:
+        result = self.session.evaluation
+        if result is None:
+            self.status.setText(NO_EVALUATION)
             self.warnings.hide()
             return
-        data = outcome.evaluation.data
-        lines = [f"{data['n']} images · clean accuracy {_percent(data['clean_accuracy'])}"]
-        for curve in data["curves"]:
-            if curve["eps"]:
-                lines.append(f"{curve['attack']}: robust accuracy {_percent(curve['robust_accuracy'][-1])} "
-                             f"at eps {curve['eps'][-1]:.4g}")
-        calib = data["calibration"]
-        lines.append(f"ECE {calib['ece']:.4f} · T {calib['temperature']:.3f} · "
-                     f"ECE after T {calib['ece_after_temperature']:.4f} (held out)")
-        if outcome.ignored_params:
-            lines.append(f"taken by none of the attacks: {', '.join(outcome.ignored_params)}")
-        self.summary.setText("\n".join(lines))
-        warnings = data.get("warnings") or []
+        warnings = result.data.get("warnings") or []
         self.warnings.setVisible(bool(warnings))
         self.warnings.setText("⚠ Sanity checks:\n" + "\n".join(f"• {w}" for w in warnings))
-
-
-def _fields(params_type: type) -> tuple:
-    import dataclasses
-
-    return dataclasses.fields(params_type)
-
-
-class _ResultPanel(Panel):
-    """A dock that redraws from the session's evaluation and links clicks to the Images dock."""
-
-    filtered = Signal(str)  # the label of the custom filter a click set (tests wait on it)
-
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(session, parent)
-        session.evaluation_changed.connect(self.refresh)
-
-    @property
-    def outcome(self) -> tasks.EvaluationOutcome | None:
-        return self.session.evaluation
-
-    def _filter(self, label: str, positions: np.ndarray) -> list[int]:
-        """Positions in the evaluated set -> session image indices; set them as the filter."""
-        assert self.outcome is not None
-        indices = self.outcome.indices[np.asarray(positions, dtype=np.int64)].tolist()
-        self.session.set_custom_filter(label, indices)
-        self.filtered.emit(label)
-        return indices
-
-    def refresh(self) -> None:
-        raise NotImplementedError
-
-
-class RobustnessPanel(_ResultPanel):
-    object_name = "RobustnessDock"
-    title = "Robustness"
-
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(session, parent)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.setContentsMargins(4, 4, 4, 4)
-        self.plot = _plot("robust accuracy vs eps", "accuracy", "eps")
-        self.plot.setYRange(0, 1.02)
-        self.legend = self.plot.addLegend(offset=(-10, 10))
-        layout.addWidget(self.plot, 1)
-        self.caption = QLabel("run an evaluation (Evaluate dock) to see the curves")
-        self.caption.setObjectName("robustness_caption")
-        self.caption.setWordWrap(True)
-        layout.addWidget(self.caption)
-        self.setWidget(body)
-        self.curves: dict[str, pg.PlotDataItem] = {}
-
-    def refresh(self) -> None:
-        self.plot.clear()
-        self.legend.clear()
-        self.curves = {}
-        if self.outcome is None:
-            self.caption.setText("run an evaluation (Evaluate dock) to see the curves")
-            return
-        data = self.outcome.evaluation.data
-        clean = float(data["clean_accuracy"])
-        line = pg.InfiniteLine(clean, angle=0, pen=pg.mkPen("#888888", width=1, style=Qt.PenStyle.DashLine),
-                               label=f"clean {_percent(clean)}", labelOpts={"position": 0.9})
-        self.plot.addItem(line)
-        texts = [f"clean {_percent(clean)}"]
-        for i, curve in enumerate(data["curves"]):
-            color = CURVE_COLORS[i % len(CURVE_COLORS)]
-            eps, acc = np.asarray(curve["eps"], float), np.asarray(curve["robust_accuracy"], float)
-            self.curves[curve["attack"]] = self.plot.plot(eps, acc, pen=pg.mkPen(color, width=2), symbol="o",
-                                                          symbolBrush=color, symbolSize=7, name=curve["attack"])
-            raw = np.asarray(curve["raw_robust_accuracy"], float)
-            if len(raw) and not np.allclose(raw, acc):  # a run that beat a larger eps: a weak attack
-                self.plot.plot(eps, raw, pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DotLine),
-                               name=f"{curve['attack']} (each eps alone)")
-            points = ", ".join(f"{e:.3g}: {_percent(a)}" for e, a in zip(eps, acc, strict=True))
-            texts.append(f"{curve['attack']} — {points}")
-        self.plot.setYRange(0, 1.02)
-        self.caption.setText(" · ".join(texts))
-
-
-class HistogramsPanel(_ResultPanel):
-    """Clean vs adversarial confidence, and correct vs wrong; a click on a bar filters the images."""
-
-    object_name = "HistogramsDock"
-    title = "Histograms"
-
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(session, parent)
-        body = QWidget()
-        layout = QHBoxLayout(body)
-        layout.setContentsMargins(4, 4, 4, 4)
-        self.plots = {
-            "attack": _plot("confidence: clean (blue) vs adversarial (red)", "images", "max softmax confidence"),
-            "truth": _plot("clean confidence: correct (green) vs wrong (orange)", "images",
-                           "max softmax confidence"),
-        }
-        self.pairs = {"attack": ("clean", "adversarial"), "truth": ("correct", "wrong")}
-        for key, plot in self.plots.items():
-            plot.setXRange(0, 1)
-            plot.scene().sigMouseClicked.connect(lambda event, k=key: self._on_click(k, event))
-            plot.setToolTip("click a bar to show its images in the Images dock")
-            layout.addWidget(plot, 1)
-        self.setWidget(body)
-        self.counts: dict[str, list[int]] = {}
-
-    def refresh(self) -> None:
-        for plot in self.plots.values():
-            plot.clear()
-        self.counts = {}
-        if self.outcome is None:
-            return
-        hist = self.outcome.evaluation.data["histograms"]
-        edges = np.asarray(hist["bins"], float)
-        width = np.diff(edges)
-        for key, (left, right) in self.pairs.items():
-            for side, name in enumerate((left, right)):
-                counts = hist.get(name)
-                if counts is None:
-                    continue
-                self.counts[name] = list(counts)
-                x = edges[:-1] + width * (0.25 + 0.5 * side)
-                bars = pg.BarGraphItem(x=x, height=np.asarray(counts, float), width=width * 0.48,
-                                       brush=COLORS[name], pen=pg.mkPen(None), name=name)
-                self.plots[key].addItem(bars)
-            self.plots[key].setXRange(0, 1, padding=0.01)
-
-    def positions_in_bin(self, name: str, b: int) -> np.ndarray:
-        """Evaluated samples in histogram bin `b` of series `name` (clean/adversarial/correct/wrong)."""
-        assert self.outcome is not None
-        ev = self.outcome.evaluation
-        edges = np.asarray(ev.data["histograms"]["bins"], float)
-        if name == "adversarial":
-            if ev.adv_confidence is None:
-                return np.zeros(0, dtype=np.int64)
-            return np.nonzero(histogram_bin(ev.adv_confidence, edges) == b)[0]
-        mask = histogram_bin(ev.clean_confidence, edges) == b
-        correct = ev.clean_pred == ev.labels
-        if name == "correct":
-            mask &= correct
-        elif name == "wrong":
-            mask &= ~correct
-        return np.nonzero(mask)[0]
-
-    def filter_bin(self, name: str, b: int) -> list[int]:
-        edges = np.asarray(self.outcome.evaluation.data["histograms"]["bins"], float)  # type: ignore[union-attr]
-        label = f"{name} confidence {edges[b]:.2f}–{edges[b + 1]:.2f}"
-        return self._filter(label, self.positions_in_bin(name, b))
-
-    def _on_click(self, key: str, event: Any) -> None:
-        if self.outcome is None:
-            return
-        plot = self.plots[key]
-        view = plot.getPlotItem().getViewBox()
-        if not view.sceneBoundingRect().contains(event.scenePos()):
-            return
-        point = view.mapSceneToView(event.scenePos())
-        self.click_at(key, point)
-
-    def click_at(self, key: str, point: QPointF) -> list[int] | None:
-        """A click in data coordinates: the bin under x, left half = first series, right = second."""
-        edges = np.asarray(self.outcome.evaluation.data["histograms"]["bins"], float)  # type: ignore[union-attr]
-        x = float(point.x())
-        if not edges[0] <= x <= edges[-1]:
-            return None
-        b = int(histogram_bin(np.array([x]), edges)[0])
-        side = 0 if x - edges[b] < (edges[b + 1] - edges[b]) / 2 else 1
-        return self.filter_bin(self.pairs[key][side], b)
-
-
-class CalibrationPanel(_ResultPanel):
-    """Reliability diagram (before / after temperature scaling / adversarial), the numbers, and
-    the clean and adversarial confusion matrices; bins and cells filter the Images dock."""
-
-    object_name = "CalibrationDock"
-    title = "Calibration"
-    SERIES = (("before", "clean, before T", "#4c8bd6"), ("after", "held out, after T", "#2e8b57"),
-              ("adversarial", "adversarial", "#d64545"))
-
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(session, parent)
-        body = QWidget()
-        layout = QHBoxLayout(body)
-        layout.setContentsMargins(4, 4, 4, 4)
-        self.plot = _plot("reliability: accuracy per confidence bin", "accuracy", "confidence")
-        self.plot.setXRange(0, 1)
-        self.plot.setYRange(0, 1)
-        self.plot.addLegend(offset=(10, 10))
-        self.plot.setToolTip("click a bar to show its images in the Images dock")
-        self.plot.scene().sigMouseClicked.connect(self._on_plot_click)
-        left = QVBoxLayout()
-        left.addWidget(self.plot, 1)
-        self.numbers = QLabel("run an evaluation (Evaluate dock)")
-        self.numbers.setObjectName("calibration_numbers")
-        self.numbers.setTextFormat(Qt.TextFormat.RichText)
-        self.numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.numbers.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        left.addWidget(self.numbers, 0)
-        layout.addLayout(left, 3)
-        self.matrices = pg.GraphicsLayoutWidget()
-        self.matrices.setMinimumWidth(300)
-        self.matrices.setToolTip("confusion matrices: rows true class, columns predicted; click a cell to "
-                                 "show its images")
-        self.matrix_titles: dict[str, pg.LabelItem] = {}
-        self.matrix_views: dict[str, pg.ViewBox] = {}
-        self.matrix_items: dict[str, pg.ImageItem] = {}
-        lut = pg.colormap.get("viridis").getLookupTable(nPts=256)
-        for column, kind in enumerate(("clean", "adversarial")):
-            self.matrix_titles[kind] = self.matrices.addLabel(kind, row=0, col=column)
-            view = self.matrices.addViewBox(row=1, col=column, lockAspect=True, invertY=True)
-            view.setMenuEnabled(False)
-            view.setMouseEnabled(False, False)
-            item = pg.ImageItem(axisOrder="row-major")
-            item.setLookupTable(lut)
-            view.addItem(item)
-            self.matrix_views[kind], self.matrix_items[kind] = view, item
-        self.matrices.scene().sigMouseClicked.connect(self._on_matrix_click)
-        layout.addWidget(self.matrices, 2)
-        self.setWidget(body)
-        self._texts: list[tuple[pg.ViewBox, pg.TextItem]] = []
-
-    # --- drawing ---------------------------------------------------------------------------
-    def series_bins(self) -> dict[str, list[dict[str, Any]]]:
-        if self.outcome is None:
-            return {}
-        calib = self.outcome.evaluation.data["calibration"]
-        found = {"before": calib["bins"], "after": calib["held_out_after"]["bins"]}
-        if "adversarial" in calib:
-            found["adversarial"] = calib["adversarial"]["bins"]
-        return found
-
-    def refresh(self) -> None:
-        self.plot.clear()
-        for view, text in self._texts:
-            view.removeItem(text)
-        self._texts = []
-        for item in self.matrix_items.values():
-            item.clear()
-        if self.outcome is None:
-            self.numbers.setText("run an evaluation (Evaluate dock)")
-            return
-        data = self.outcome.evaluation.data
-        self.plot.plot([0, 1], [0, 1], pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine))
-        bins = self.series_bins()
-        for offset, (key, label, color) in enumerate(self.SERIES):
-            if key not in bins:
-                continue
-            lows = np.array([b["lower"] for b in bins[key]])
-            width = np.array([b["upper"] - b["lower"] for b in bins[key]])
-            acc = np.array([b["accuracy"] if b["count"] else 0.0 for b in bins[key]], float)
-            bars = pg.BarGraphItem(x=lows + width * (offset + 0.5) / 3, height=acc, width=width / 3 * 0.95,
-                                   brush=color, pen=pg.mkPen(None), name=label)
-            self.plot.addItem(bars)
-        self.plot.setXRange(0, 1, padding=0.01)
-        self.plot.setYRange(0, 1, padding=0.01)
-        self.numbers.setText(self._numbers_html(data))
-        for kind, matrix in data["confusion"].items():
-            self._show_matrix(kind, np.asarray(matrix, dtype=float), data)
-
-    def _numbers_html(self, data: dict[str, Any]) -> str:
-        calib = data["calibration"]
-        rows = [("all, before T", calib), ("held out, before T", calib["held_out_before"]),
-                ("held out, after T", calib["held_out_after"])]
-        if "adversarial" in calib:
-            ref = data.get("reference_attack", {})
-            rows.append((f"adversarial ({ref.get('attack', '?')} eps {ref.get('eps', 0):.3g})", calib["adversarial"]))
-        cells = "".join(
-            f"<tr><td>{name}</td><td align=right>{c['n']}</td><td align=right>{_percent(c['accuracy'])}</td>"
-            f"<td align=right>{c['ece']:.4f}</td><td align=right>{c['mce']:.4f}</td>"
-            f"<td align=right>{c['nll']:.4f}</td><td align=right>{c['brier']:.4f}</td></tr>"
-            for name, c in rows)
-        return (f"<b>temperature T = {calib['temperature']:.3f}</b> (fitted by NLL on {calib['split']['fit']}, "
-                f"judged on {calib['split']['held_out']})<br>"
-                "<table cellspacing=0 cellpadding=2><tr><th align=left>set</th><th>n</th><th>acc</th>"
-                f"<th>ECE</th><th>MCE</th><th>NLL</th><th>Brier</th></tr>{cells}</table>")
-
-    def _show_matrix(self, kind: str, matrix: np.ndarray, data: dict[str, Any]) -> None:
-        totals = matrix.sum(1, keepdims=True)
-        share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
-        self.matrix_items[kind].setImage((share * 255).astype(np.uint8), levels=(0, 255), autoLevels=False)
-        accuracy = np.trace(matrix) / max(1.0, matrix.sum())
-        self.matrix_titles[kind].setText(f"{kind} · acc {_percent(accuracy)}")
-        view = self.matrix_views[kind]
-        k = len(matrix)
-        if k <= 12:  # counts in the cells while they stay legible
-            for r in range(k):
-                for c in range(k):
-                    if matrix[r, c]:
-                        text = pg.TextItem(str(int(matrix[r, c])), anchor=(0.5, 0.5),
-                                           color="k" if share[r, c] > 0.6 else "w")
-                        text.setPos(c + 0.5, r + 0.5)
-                        view.addItem(text)
-                        self._texts.append((view, text))
-        view.autoRange(padding=0.02)
-
-    # --- linking ---------------------------------------------------------------------------
-    def positions_in_reliability_bin(self, key: str, b: int) -> np.ndarray:
-        assert self.outcome is not None
-        o = self.outcome
-        ev = o.evaluation
-        n_bins = len(ev.data["calibration"]["bins"])
-        if key == "before":
-            return np.nonzero(reliability_bin(ev.clean_confidence, n_bins) == b)[0]
-        if key == "after":
-            held = np.asarray(o.held_out, dtype=np.int64)
-            return held[reliability_bin(o.scaled_confidence[held], n_bins) == b]
-        if ev.adv_confidence is None:
-            return np.zeros(0, dtype=np.int64)
-        return np.nonzero(reliability_bin(ev.adv_confidence, n_bins) == b)[0]
-
-    def filter_reliability_bin(self, key: str, b: int) -> list[int]:
-        bins = self.series_bins()[key]
-        label = dict((k, lbl) for k, lbl, _ in self.SERIES)[key]
-        return self._filter(f"reliability {bins[b]['lower']:.2f}–{bins[b]['upper']:.2f} ({label})",
-                            self.positions_in_reliability_bin(key, b))
-
-    def filter_confusion(self, kind: str, truth: int, predicted: int) -> list[int]:
-        """Images of class `truth` predicted as `predicted` (clean or adversarial prediction)."""
-        assert self.outcome is not None
-        ev = self.outcome.evaluation
-        pred = ev.clean_pred if kind == "clean" else ev.adv_pred
-        if pred is None:
-            return []
-        positions = np.nonzero((ev.labels == truth) & (pred == predicted))[0]
-        s = self.session
-        return self._filter(f"{kind}: truth {s.label_name(truth)} → predicted {s.label_name(predicted)}", positions)
-
-    def _on_plot_click(self, event: Any) -> None:
-        if self.outcome is None:
-            return
-        view = self.plot.getPlotItem().getViewBox()
-        if view.sceneBoundingRect().contains(event.scenePos()):
-            self.click_reliability(view.mapSceneToView(event.scenePos()))
-
-    def click_reliability(self, point: QPointF) -> list[int] | None:
-        bins = self.series_bins()
-        x = float(point.x())
-        if not 0 <= x <= 1 or not bins:
-            return None
-        n_bins = len(bins["before"])
-        b = min(n_bins - 1, int(x * n_bins))
-        third = min(2, int((x * n_bins - b) * 3))
-        key = self.SERIES[third][0]
-        if key not in bins:
-            return None
-        return self.filter_reliability_bin(key, b)
-
-    def _on_matrix_click(self, event: Any) -> None:
-        if self.outcome is None:
-            return
-        for kind, view in self.matrix_views.items():
-            if view.sceneBoundingRect().contains(event.scenePos()):
-                self.click_matrix(kind, view.mapSceneToView(event.scenePos()))
-                return
-
-    def click_matrix(self, kind: str, point: QPointF) -> list[int] | None:
-        matrix = self.outcome.evaluation.data["confusion"].get(kind) if self.outcome else None
-        if matrix is None:
-            return None
-        col, row = int(math.floor(point.x())), int(math.floor(point.y()))
-        if 0 <= row < len(matrix) and 0 <= col < len(matrix):
-            return self.filter_confusion(kind, row, col)
-        return None

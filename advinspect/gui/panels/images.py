@@ -17,13 +17,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from advinspect.core.status import FLIPPED, HELD, MISCLASSIFIED, NOT_ATTACKED
 from advinspect.gui.panels import Panel
 from advinspect.gui.session import Session
 from advinspect.gui.widgets.imaging import thumbnail
 
-FILTERS = ("all", "correct", "wrong", "flipped", "held", "not attacked")
+FILTERS = ("all", "correct", "wrong", FLIPPED, MISCLASSIFIED, HELD, NOT_ATTACKED)
 THUMB = 64
-BADGE_COLORS = {"flipped": QColor("#c0392b"), "held": QColor("#2e8b57")}
+# the core status words (core.status): flipped red, misclassified before the attack grey, held green
+BADGE_COLORS = {FLIPPED: QColor("#c0392b"), MISCLASSIFIED: QColor("#7f8c8d"), HELD: QColor("#2e8b57")}
 
 
 def with_badge(pixmap: QPixmap, status: str) -> QPixmap:
@@ -48,7 +50,7 @@ def keep(session: Session, i: int, name: str) -> bool:
         right = truth < 0 or session.prediction(i) == truth
         return right if name == "correct" else not right
     status = session.status(i)
-    if name == "not attacked":
+    if name == NOT_ATTACKED:
         return status is None
     return status == name
 
@@ -238,7 +240,7 @@ class ImagesPanel(Panel):
     def _update_count(self) -> None:
         s = self.session
         attacked = sum(1 for i in range(s.count) if i in s.results)
-        flipped = sum(1 for r in s.results.values() if r.success)
+        flipped = sum(1 for r in s.results.values() if r.status == FLIPPED)
         text = f"{len(self.model.rows)} of {s.count} shown"
         if len(self.session.selection) > 1:
             text += f" · {len(self.session.selection)} selected"
@@ -247,7 +249,7 @@ class ImagesPanel(Panel):
         self.count_label.setText(text)
 
     def _on_results(self, indices: list[int]) -> None:
-        if self.model.filter in ("flipped", "held", "not attacked"):
+        if self.model.filter in (FLIPPED, MISCLASSIFIED, HELD, NOT_ATTACKED):
             self._rebuild()
         else:
             self.model.refresh_images(indices)

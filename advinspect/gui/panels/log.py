@@ -1,4 +1,5 @@
-"""Log dock: what ran, with which parameters, how long, on which device; errors in full."""
+"""Log dock: what ran, with which parameters, how long, on which device; errors in full;
+Python warnings raised inside a job, one line each."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 from advinspect.gui.panels import Panel
 from advinspect.gui.session import Session
+from advinspect.gui.worker import Job, JobWarning
 
 _COLORS = {"error": "#d64545", "warning": "#c98a00"}
 
@@ -26,6 +28,10 @@ class LogPanel(Panel):
         self.setWidget(self.view)
         self.lines: list[str] = []
         session.message.connect(self.append)
+        session.runner.job_warned.connect(self._on_warning)
+
+    def _on_warning(self, job: Job, warning: JobWarning) -> None:
+        self.append("warning", f"{job.name}: {warning.line()}")
 
     def append(self, level: str, text: str, details: str = "") -> None:
         stamp = time.strftime("%H:%M:%S")

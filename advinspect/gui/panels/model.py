@@ -27,7 +27,7 @@ from advinspect.core.models.spec import RESIZE_POLICIES, ModelSpec
 from advinspect.gui.panels import Panel
 from advinspect.gui.session import Session
 
-INFO_ROWS = ("file", "format", "parameters", "device", "gradients", "classes", "sha256")
+INFO_ROWS = ("file", "format", "outputs", "parameters", "device", "gradients", "classes", "sha256")
 
 
 def _numbers(text: str) -> tuple[float, ...] | None:
@@ -142,6 +142,7 @@ class ModelPanel(Panel):
         values = {
             "file": info.get("file") or "in-memory model",
             "format": info.get("format", "–"),
+            "outputs": info.get("outputs", "–"),  # logits, or probabilities (attacks then get their log)
             "parameters": f"{params:,}" if isinstance(params, int) else "–",
             "device": info.get("device", "–"),
             "gradients": "yes" if info.get("has_gradients") else

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from advinspect.gui import tasks
+from advinspect.core.tasks import saliency
+from advinspect.core.tasks.base import Images
 from advinspect.gui.panels import Panel
 from advinspect.gui.session import Session
 
@@ -80,7 +81,7 @@ class SaliencyPanel(Panel):
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
-        self.maps: tasks.SaliencyMaps | None = None
+        self.maps: Any = None  # core.tasks.saliency.Result of the current image (and its adversarial)
         self._job: Any = None
         self._dirty = False
         self._request: tuple | None = None  # what the shown maps were computed for
@@ -262,14 +263,17 @@ class SaliencyPanel(Panel):
         request = (id(clf), index, id(x_adv), method, target, layer)
         self.status.setText(f"computing {METHOD_TITLES[method]}…")
 
-        def job(progress, cancel) -> tasks.SaliencyMaps:
-            return tasks.saliency_maps(clf, x, x_adv, method=method, target=target, layer=layer,
-                                       progress=progress, cancel=cancel)
+        config = saliency.Config(method=method, target="" if target is None else clf.spec.label_name(target),
+                                 layer=(layer or "") if method == "gradcam" else "")
+        inputs = saliency.Inputs(clf, Images(x[None], np.array([-1])), None if x_adv is None else x_adv[None])
+
+        def job(progress, cancel) -> Any:
+            return saliency.run(inputs, config, progress=progress, cancel=cancel)
 
         self._job = s.run_job(f"saliency ({method})", job, partial(self._on_maps, request),
                               error_title="Saliency failed", on_error=self._on_failed)
 
-    def _on_maps(self, request: tuple, maps: tasks.SaliencyMaps) -> None:
+    def _on_maps(self, request: tuple, maps: Any) -> None:
         self._job = None
         s = self.session
         if request[0] != id(s.clf) or request[1] != s.current:  # stale: the model or image changed
@@ -284,9 +288,9 @@ class SaliencyPanel(Panel):
             self._dirty = False
             self.schedule()
 
-    def _on_failed(self, message: str, _details: str) -> None:
+    def _on_failed(self, error: BaseException, _details: str) -> None:
         self._job = None
-        self.status.setText(f"failed: {message}")
+        self.status.setText(f"failed: {error}")
         if self._dirty:
             self._dirty = False
             self.schedule()
@@ -304,14 +308,14 @@ class SaliencyPanel(Panel):
         if maps is None or x is None or self._request is None or self._request[1] != s.current:
             return
         opacity, cmap = self.opacity.value() / 100, self.cmap_box.currentText()
-        self.items[0].setImage(blend(x, maps.clean, s.value_range, opacity, cmap), autoLevels=False,
+        self.items[0].setImage(blend(x, maps.maps[0], s.value_range, opacity, cmap), autoLevels=False,
                                levels=(0, 255))
-        self.titles[0].setText(f"clean → {s.label_name(maps.targets[0])}")
+        self.titles[0].setText(f"clean → {s.label_name(int(maps.targets[0]))}")
         result = s.results.get(s.current)
-        if maps.adversarial is not None and result is not None:
-            self.items[1].setImage(blend(result.x_adv, maps.adversarial, s.value_range, opacity, cmap),
+        if maps.adv_maps is not None and len(maps.adv_maps) and result is not None:
+            self.items[1].setImage(blend(result.x_adv, maps.adv_maps[0], s.value_range, opacity, cmap),
                                    autoLevels=False, levels=(0, 255))
-            self.titles[1].setText(f"adversarial ({result.attack}) → {s.label_name(maps.targets[1])}")
+            self.titles[1].setText(f"adversarial ({result.attack}) → {s.label_name(int(maps.adv_targets[0]))}")
         else:
             self.items[1].clear()
             self.titles[1].setText("adversarial (not attacked)")

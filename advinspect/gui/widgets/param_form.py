@@ -1,8 +1,11 @@
-"""A parameter form generated from an attack's frozen dataclass and its field metadata.
+"""A parameter form generated from a frozen dataclass of `param()` fields: an attack's
+parameters or a verb's `Config` (core/tasks/<verb>.py), the same schema the CLI builds its flags from.
 
 Field kinds handled generically: bool (check box), str with choices (combo box), int (spin box),
-float and anything optional (line edit: accepts `8/255`; empty means None). Tooltips come from
-the metadata `help`, `min`, `max` and the default, so new attacks need no GUI code.
+float, lists (`0,1/255,8/255`) and anything optional (line edit: accepts `8/255`; empty means
+None). Tooltips come from the metadata `help`, `min`, `max` and the default, so a new attack or
+verb needs no GUI code. `config()` validates through `core.tasks.base.make_config` (the CLI's
+path) and marks the offending field.
 """
 
 from __future__ import annotations
@@ -27,12 +30,17 @@ from advinspect.core.errors import AdvInspectError
 _INT_LIMIT = 2**31 - 1
 
 
-def field_kind(f: dataclasses.Field) -> str:
-    """bool | choice | int | float | optional | text, from the annotation and metadata."""
+INVALID_STYLE = "border: 1px solid #c0392b;"
+
+
+def field_kind(f: dataclasses.Field, choices: tuple[str, ...] | None = None) -> str:
+    """bool | choice | int | float | list | optional | text, from the annotation and metadata."""
     kind = str(f.type).replace(" ", "")
     optional = "None" in kind or f.default is None
-    if "choices" in f.metadata:
+    if choices is not None or "choices" in f.metadata:
         return "choice"
+    if kind.startswith("tuple"):
+        return "list"
     if kind.startswith("bool"):
         return "bool"
     if optional:
@@ -48,6 +56,8 @@ def format_value(value: Any) -> str:
     """Numbers as people write them: 8/255 stays 8/255, 0.5 stays 0.5."""
     if value is None:
         return ""
+    if isinstance(value, (tuple, list)):
+        return ",".join(format_value(v) for v in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -87,14 +97,23 @@ class ParamForm(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._fields: list[dataclasses.Field] = []
         self._widgets: dict[str, QWidget] = {}
+        self._choices: dict[str, tuple[str, ...]] = {}
         self.params_type: type | None = None
+        self.invalid: str | None = None  # the field the last failed validation named
 
-    def set_params_type(self, params_type: type, values: dict[str, Any] | None = None) -> None:
+    def set_params_type(self, params_type: type, values: dict[str, Any] | None = None, *,
+                        exclude: tuple[str, ...] = (), choices: dict[str, Any] | None = None) -> None:
+        """One row per field; `exclude` leaves fields to the panel (e.g. the images' scope),
+        `choices` offers a combo box for a free-text field (e.g. the attacks in the registry).
+        A dict field (extra attack parameters) has no form row."""
         while self._layout.rowCount():
             self._layout.removeRow(0)
         self.params_type = params_type
-        self._fields = list(dataclasses.fields(params_type))
+        self._fields = [f for f in dataclasses.fields(params_type)
+                        if f.name not in exclude and not str(f.type).startswith("dict")]
+        self._choices = {k: tuple(str(c) for c in v) for k, v in (choices or {}).items()}
         self._widgets = {}
+        self.invalid = None
         for f in self._fields:
             widget = self._make_widget(f)
             widget.setObjectName(f"param_{f.name}")
@@ -152,16 +171,45 @@ class ParamForm(QWidget):
             raise AdvInspectError("no attack chosen")
         return build_params(self.params_type, self.values())
 
+    def config(self, **overrides: Any) -> Any:
+        """The verb's Config from these fields (plus `overrides` for the fields the panel owns),
+        validated by `make_config` as the CLI's flags are; the field at fault is outlined and its
+        tooltip says why."""
+        from advinspect.core.tasks.base import make_config
+
+        if self.params_type is None:
+            raise AdvInspectError("no form")
+        self.mark_invalid(None)
+        try:
+            return make_config(self.params_type, self.values(), **overrides)
+        except AdvInspectError as exc:
+            message = str(exc)
+            named = [n for n in self._widgets if message.startswith(n + " ") or f"{n!r}" in message]
+            self.mark_invalid(named[0] if named else None, message)
+            raise
+
+    def mark_invalid(self, name: str | None, message: str = "") -> None:
+        """Outline field `name` (None: clear the mark)."""
+        if self.invalid is not None and self.invalid in self._widgets:
+            widget = self._widgets[self.invalid]
+            widget.setStyleSheet("")
+            widget.setToolTip(tooltip(next(f for f in self._fields if f.name == self.invalid)))
+        self.invalid = name
+        if name is not None and name in self._widgets:
+            widget = self._widgets[name]
+            widget.setStyleSheet(INVALID_STYLE)
+            widget.setToolTip(f"{message}\n\n{widget.toolTip()}")
+
     # --- building --------------------------------------------------------------------------
     def _make_widget(self, f: dataclasses.Field) -> QWidget:
-        kind = field_kind(f)
+        kind = field_kind(f, self._choices.get(f.name))
         meta = f.metadata
         if kind == "bool":
             widget: QWidget = QCheckBox()
             widget.toggled.connect(self.changed)
         elif kind == "choice":
             widget = QComboBox()
-            widget.addItems([str(c) for c in meta["choices"]])
+            widget.addItems(list(self._choices.get(f.name) or [str(c) for c in meta["choices"]]))
             widget.currentIndexChanged.connect(self.changed)
         elif kind == "int":
             widget = QSpinBox()
@@ -170,7 +218,9 @@ class ParamForm(QWidget):
             widget.valueChanged.connect(self.changed)
         else:
             widget = QLineEdit()
-            if kind == "optional":
+            if kind == "list":
+                widget.setPlaceholderText("comma-separated")
+            elif kind == "optional":
                 widget.setPlaceholderText("automatic")
                 widget.setClearButtonEnabled(True)
             widget.textChanged.connect(self.changed)

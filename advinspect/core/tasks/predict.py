@@ -1,0 +1,88 @@
+"""predict: classify a set of images, top-k per image, accuracy where labels are known."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
+from advinspect.core.params import param
+from advinspect.core.tasks.base import Images
+
+
+@dataclass(frozen=True)
+class Config:
+    top_k: int = param(3, "how many classes to show per image", min=1, max=1000)
+    batch_size: int = param(128, "images per forward pass", min=1)
+
+
+@dataclass
+class Inputs:
+    clf: Any
+    images: Images
+
+
+@dataclass
+class Result:
+    images: Images
+    probs: np.ndarray  # (n, classes) for the predicted images (fewer than n when cancelled)
+    rows: list[dict[str, Any]]
+    device: str
+    seconds: float
+    cancelled: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probs.argmax(1) if len(self.probs) else np.zeros(0, np.int64)
+
+    def summary(self) -> dict[str, Any]:
+        labelled = [r for r in self.rows if r["label"] is not None]
+        s: dict[str, Any] = {"n": len(self.rows), "errors": list(self.errors), "device": self.device,
+                             "seconds": round(self.seconds, 3), "cancelled": self.cancelled}
+        if labelled:
+            s["n_labelled"] = len(labelled)
+            s["accuracy"] = sum(r["label"] == r["pred_name"] for r in labelled) / len(labelled)
+        return s
+
+    def summary_text(self) -> list[str]:
+        s = self.summary()
+        lines = []
+        if "accuracy" in s:
+            lines.append(f"accuracy: {s['accuracy']:.4f} on {s['n_labelled']} labelled images")
+        else:
+            lines.append(f"{s['n']} images predicted")
+        if self.cancelled:
+            lines.append("cancelled: the rows hold the images predicted so far")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "rows": self.rows}
+
+
+def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
+        cancel: CancelToken = NEVER) -> Result:
+    started = time.perf_counter()
+    clf, images = inputs.clf, inputs.images
+    x = images.tensor()
+    parts = []
+    for start in range(0, len(x), config.batch_size):
+        if cancel.cancelled:
+            break
+        parts.append(clf.logits_batched(x[start:start + config.batch_size]).float().softmax(1).cpu().numpy())
+        progress(min(len(x), start + config.batch_size), len(x), "predicting")
+    probs = np.concatenate(parts) if parts else np.zeros((0, clf.num_classes), np.float32)
+    spec, k = clf.spec, max(1, min(config.top_k, clf.num_classes))
+    rows = []
+    for i in range(len(probs)):
+        order = np.argsort(-probs[i], kind="stable")[:k]
+        top = [{"index": int(j), "name": spec.label_name(int(j)), "probability": round(float(probs[i, j]), 6)}
+               for j in order]
+        label = None if images.labels[i] < 0 else spec.label_name(int(images.labels[i]))
+        rows.append({"index": int(images.index[i]), "file": images.names[i], "label": label,
+                     "pred": top[0]["index"], "pred_name": top[0]["name"], "top_k": top})
+    return Result(images, probs, rows, str(clf.device), time.perf_counter() - started,
+                  cancelled=len(probs) < len(x), errors=list(images.errors))

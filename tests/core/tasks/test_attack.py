@@ -1,0 +1,71 @@
+"""core.tasks.attack: statuses, probabilities carried, partial results on cancel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from advinspect.core.errors import AdvInspectError
+from advinspect.core.jobs import CancelToken
+from advinspect.core.status import FLIPPED, HELD, MISCLASSIFIED, NOT_ATTACKED
+from advinspect.core.tasks import attack
+from advinspect.core.tasks.base import make_config
+from tests.core.tasks.conftest import misclassified_mask
+
+
+def test_statuses_name_images_wrong_before_the_attack(tiny_clf, tiny_images):
+    config = make_config(attack.Config, {"attack": "pgd", "params": {"eps": "0.5", "steps": "10"}})
+    result = attack.run(attack.Inputs(tiny_clf, tiny_images), config)
+    wrong = misclassified_mask(tiny_images, tiny_clf)
+    assert wrong[:2].all()
+    for i, status in enumerate(result.statuses):
+        if wrong[i]:
+            assert status == MISCLASSIFIED
+        else:
+            assert status == (FLIPPED if result.attack.success[i] else HELD)
+    s = result.summary()
+    assert s["misclassified"] == int(wrong.sum()) and s["flipped"] == sum(st == FLIPPED for st in result.statuses)
+    assert "misclassified before the attack" in result.summary_text()[0]
+
+
+def test_result_carries_probabilities_of_both_images(tiny_clf, tiny_images):
+    config = make_config(attack.Config, {"attack": "fgsm", "params": {"eps": "0.3"}})
+    result = attack.run(attack.Inputs(tiny_clf, tiny_images), config)
+    assert result.clean_probs.shape == result.adv_probs.shape == (6, 3)
+    np.testing.assert_array_equal(result.adv_probs.argmax(1), result.attack.adv_pred)
+    np.testing.assert_allclose(result.adv_probs.max(1), result.attack.adv_confidence, rtol=1e-5)
+    np.testing.assert_array_equal(result.clean_probs.argmax(1), result.attack.clean_pred)
+
+
+def test_cancel_returns_the_attacked_samples_marked(tiny_clf, tiny_images):
+    token = CancelToken()
+    calls = []
+
+    def progress(event):
+        calls.append(event.step)
+        if event.step >= event.total // 3:
+            token.cancel()
+
+    from advinspect.core.jobs import Progress
+
+    config = make_config(attack.Config, {"attack": "pgd", "batch_size": 2, "params": {"eps": "0.01", "steps": "5"}})
+    result = attack.run(attack.Inputs(tiny_clf, tiny_images), config, progress=Progress(progress), cancel=token)
+    assert result.cancelled
+    done = result.attack.completed
+    assert 0 < done.sum() < 6
+    assert [s == NOT_ATTACKED for s in result.statuses] == list(~done)
+    written = attack.completed_only(result)
+    assert written.attack.n == done.sum() and NOT_ATTACKED not in written.statuses
+    assert written.images.names == [n for n, d in zip(tiny_images.names, done, strict=True) if d]
+    assert written.clean_probs.shape == (done.sum(), 3)
+
+
+def test_targets_and_bad_configs(tiny_clf, tiny_images):
+    config = make_config(attack.Config, {"attack": "bim", "target": "c", "params": {"eps": "1", "steps": "30"}})
+    result = attack.run(attack.Inputs(tiny_clf, tiny_images), config)
+    assert (result.attack.target == 2).all()
+    with pytest.raises(AdvInspectError, match="unknown attack"):
+        attack.run(attack.Inputs(tiny_clf, tiny_images), make_config(attack.Config, {"attack": "nope"}))
+    with pytest.raises(AdvInspectError, match="eps"):
+        make_config(attack.Config, {"attack": "pgd", "params": {"eps": "-1"}}) and attack.build_attack(
+            make_config(attack.Config, {"attack": "pgd", "params": {"eps": "-1"}}))
