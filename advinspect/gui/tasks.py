@@ -31,9 +31,12 @@ class ModelState:
 
 
 def discover_attacks(progress: Progress, cancel: CancelToken) -> dict[str, type]:
-    """The attack registry; importing it imports torch, so it runs in the worker."""
+    """The attack registry with the installed plugins; importing it imports torch, so it runs in
+    the worker."""
     from advinspect.core.attacks import all_attacks
+    from advinspect.core.tasks.base import with_plugins
 
+    with_plugins()
     return all_attacks()
 
 

@@ -36,9 +36,6 @@ def _load_families() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != f"advinspect.core.attacks.{family}":
                 raise  # a real missing dependency, not a family not written yet
-    from advinspect.core.plugins import load_plugins
-
-    load_plugins()
 
 
 def all_attacks() -> dict[str, type[Attack]]:

@@ -111,9 +111,6 @@ TRANSFORMS: dict[str, tuple[type[Transform], type]] = {
 
 def parse_defense(text: str) -> list[Transform]:
     """'jpeg:75,bits:4' -> [JPEG(75), BitDepth(4)], applied left to right."""
-    from advinspect.core.plugins import load_plugins
-
-    load_plugins()  # `advinspect.defenses` plugins add to TRANSFORMS
     transforms: list[Transform] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, value = part.partition(":")

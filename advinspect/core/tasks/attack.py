@@ -14,7 +14,7 @@ from advinspect.core.errors import AdvInspectError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.params import param
 from advinspect.core.status import FLIPPED, MISCLASSIFIED, result_statuses
-from advinspect.core.tasks.base import Images, fmt, probabilities
+from advinspect.core.tasks.base import Images, fmt, probabilities, with_plugins
 
 COMMON_PARAMS = ("eps", "steps", "step_size", "norm")  # attack parameters that get their own flag
 
@@ -74,6 +74,7 @@ def build_attack(config: Config) -> Any:
     """The configured attack instance (raises on an unknown name or a bad parameter)."""
     from advinspect.core.attacks import build_params, get_attack
 
+    with_plugins()
     attack_cls = get_attack(config.attack)
     return attack_cls(build_params(attack_cls.params_type, dict(config.params)))
 

@@ -79,6 +79,15 @@ class Images:
             raise AdvInspectError(f"{verb} needs labels: give a folder of class folders (e.g. digits/3/*.png)")
 
 
+def with_plugins() -> None:
+    """Load the installed attack and defense plugins (once): every verb that looks an attack or a
+    transform up by name calls this first. Below the tasks layer nothing loads plugins, so the
+    engine never depends on them."""
+    from advinspect.core.plugins import load_plugins
+
+    load_plugins()
+
+
 def make_config(config_type: type, values: dict[str, Any] | None = None, **overrides: Any) -> Any:
     """A Config from strings or values (CLI flags, GUI fields, JSON), converted and range-checked."""
     merged = {k: v for k, v in {**(values or {}), **overrides}.items() if v is not None}

@@ -9,7 +9,7 @@ import numpy as np
 
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.params import param
-from advinspect.core.tasks.base import Images
+from advinspect.core.tasks.base import Images, with_plugins
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
     from advinspect.core.compare import compare_models
 
     inputs.images.require_labels("compare")
+    with_plugins()
     params = {**config.params, **({"steps": config.steps} if config.steps else {})}
     data = compare_models(inputs.models, inputs.images.tensor(), inputs.images.labels_tensor(), attack=config.attack,
                           eps=tuple(config.eps), params=params, seed=config.seed, progress=progress, cancel=cancel)

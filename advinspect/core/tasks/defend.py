@@ -12,7 +12,7 @@ import numpy as np
 
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.params import param
-from advinspect.core.tasks.base import Images, probabilities
+from advinspect.core.tasks.base import Images, probabilities, with_plugins
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class Result:
 def defended(clf: Any, config: Config) -> Any:
     from advinspect.core.defenses.transforms import DefendedClassifier, parse_defense
 
+    with_plugins()
     return DefendedClassifier(clf, parse_defense(config.defense), adaptive=config.adaptive,
                               eot_samples=config.eot_samples, seed=config.seed)
 

@@ -13,7 +13,7 @@ import numpy as np
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.params import DEFAULT_EPS, param
-from advinspect.core.tasks.base import Images
+from advinspect.core.tasks.base import Images, with_plugins
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
 
     clf, images = inputs.clf, inputs.images
     images.require_labels("evaluate")
+    with_plugins()
     if not config.attacks:
         raise AdvInspectError("evaluate: choose at least one attack")
     for name in config.attacks:
