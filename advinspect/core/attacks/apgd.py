@@ -31,6 +31,7 @@ from advinspect.core.attacks.base import (
     project_l2,
     project_linf,
 )
+from advinspect.core.attacks.ops import random_start
 from advinspect.core.attacks.registry import register
 from advinspect.core.models.base import Classifier
 
@@ -121,16 +122,6 @@ def checkpoints(steps: int) -> list[int]:
 
 def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.view(-1, *([1] * (like.ndim - 1)))
-
-
-def random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator) -> torch.Tensor:
-    """A random offset inside the eps ball (uniform per coordinate for Linf, a random direction
-    and radius for L2), drawn only from the run's seeded generator."""
-    if norm == "linf":
-        return (torch.rand(x.shape, generator=generator, device=x.device) * 2 - 1) * eps
-    direction = l2_normalize(torch.randn(x.shape, generator=generator, device=x.device))
-    radius = torch.rand(len(x), generator=generator, device=x.device)
-    return direction * _view(radius, x) * eps
 
 
 class SubsetContext:

@@ -16,12 +16,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from advinspect.core.attacks.ops import l2_normalize, project_l2, project_linf
 from advinspect.core.errors import AdvInspectError, GradientsUnavailableError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.models.base import Classifier
 from advinspect.core.params import build_params, param, parse_number, validate_params
 
-__all__ = ["build_params", "param", "parse_number", "validate_params"]  # re-exported: attacks import them from here
+__all__ = ["build_params", "l2_normalize", "param", "parse_number", "project_l2", "project_linf", "validate_params"]  # re-exported: attacks import them from here
 
 
 @dataclass
@@ -481,22 +482,6 @@ def margin_success(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor |
     """Per-sample success from logits already computed (no extra forward pass)."""
     pred = logits.argmax(1)
     return pred == target if target is not None else pred != y
-
-
-def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float, lo: float, hi: float) -> torch.Tensor:
-    return torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(lo, hi)
-
-
-def project_l2(x_adv: torch.Tensor, x: torch.Tensor, eps: float, lo: float, hi: float) -> torch.Tensor:
-    delta = x_adv - x
-    norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (x.ndim - 1)))
-    delta = delta * torch.clamp(eps / norms, max=1.0)
-    return (x + delta).clamp_(lo, hi)
-
-
-def l2_normalize(g: torch.Tensor) -> torch.Tensor:
-    norms = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (g.ndim - 1)))
-    return g / norms
 
 
 def least_likely_targets(clf: Classifier, x: torch.Tensor) -> torch.Tensor:

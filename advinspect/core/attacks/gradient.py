@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from advinspect.core.attacks import ops
 from advinspect.core.attacks.base import (
     Attack,
     AttackContext,
     BatchOutput,
-    l2_normalize,
     margin_success,
     param,
     project_l2,
@@ -80,13 +80,7 @@ def iterative_attack(
     x0, yy, tt = x, y, target
     xa = x.clone()
     if random_start and eps > 0:
-        if norm == "linf":
-            noise = (torch.rand(x.shape, generator=ctx.generator, device=x.device) * 2 - 1) * eps
-        else:
-            direction = l2_normalize(torch.randn(x.shape, generator=ctx.generator, device=x.device))
-            radius = torch.rand(n, generator=ctx.generator, device=x.device).view(-1, *([1] * (x.ndim - 1)))
-            noise = direction * radius * eps
-        xa = project(x + noise, x, eps, lo, hi)
+        xa = project(x + ops.random_start(x, eps, norm, ctx.generator), x, eps, lo, hi)
 
     for step in range(1, steps + 1):
         xa.requires_grad_(True)
@@ -111,11 +105,7 @@ def iterative_attack(
                 ctx.step(step_offset + step, total_steps, success=success, loss=loss.item() / max(1, n),
                          confidence=confidence)
                 break
-            if norm == "linf":
-                xa = xa + step_size * grad.sign()
-            else:
-                xa = xa + step_size * l2_normalize(grad)
-            xa = project(xa, x0, eps, lo, hi)
+            xa = project(ops.ascent_step(xa, grad, step_size, norm), x0, eps, lo, hi)
 
         def preview(idx=idx, xa=xa) -> torch.Tensor:
             current = x_out.clone()

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advinspect.core.attacks import ops
 from advinspect.core.defenses.training_config import ADVERSARIAL, DEFENSES, TrainingConfig  # noqa: F401  (re-exported)
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress, select_device
@@ -243,24 +244,19 @@ def _input_grad(model: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Tens
 def fgsm_rs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step: float,
             bounds: tuple[float, float], generator: torch.Generator) -> torch.Tensor:
     """Wong et al. 2020: uniform start in the eps ball, one signed step, projection."""
-    delta = (torch.rand(x.shape, generator=generator, device=x.device) * 2 - 1) * eps
-    x_start = (x + delta).clamp(*bounds)
-    grad = _input_grad(model, x_start, lambda out: F.cross_entropy(out, y, reduction="sum"))
-    delta = (x_start + step * grad.sign() - x).clamp(-eps, eps)
-    return (x + delta).clamp(*bounds).detach()
+    x_start = ops.project(x + ops.random_start(x, eps, "linf", generator), x, eps, "linf", *bounds)
+    return ops.projected_ascent(x, x_start, _ce_gradient(model, y), eps=eps, step_size=step, steps=1,
+                                norm="linf", bounds=bounds)
 
 
 def pgd_linf(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step: float, steps: int,
              bounds: tuple[float, float], generator: torch.Generator | None) -> torch.Tensor:
     """Madry et al. 2018: random start (when a generator is given), signed steps, projection."""
-    x_adv = x.clone()
+    x_start = x.clone()
     if generator is not None:
-        noise = (torch.rand(x.shape, generator=generator, device=x.device) * 2 - 1) * eps
-        x_adv = (x + noise).clamp(*bounds)
-    for _ in range(steps):
-        grad = _input_grad(model, x_adv, lambda out: F.cross_entropy(out, y, reduction="sum"))
-        x_adv = torch.min(torch.max(x_adv + step * grad.sign(), x - eps), x + eps).clamp(*bounds)
-    return x_adv.detach()
+        x_start = ops.project(x + ops.random_start(x, eps, "linf", generator), x, eps, "linf", *bounds)
+    return ops.projected_ascent(x, x_start, _ce_gradient(model, y), eps=eps, step_size=step, steps=steps,
+                                norm="linf", bounds=bounds)
 
 
 def trades_adversary(model: nn.Module, x: torch.Tensor, eps: float, step: float, steps: int,
@@ -268,15 +264,17 @@ def trades_adversary(model: nn.Module, x: torch.Tensor, eps: float, step: float,
     """Zhang et al. 2019: maximise KL(f(x) || f(x')) from a small Gaussian start (0.001·N(0,1))."""
     with torch.no_grad():
         p_clean = F.softmax(model(x), dim=1)
-    x_adv = (x + 0.001 * torch.randn(x.shape, generator=generator, device=x.device)).clamp(*bounds)
+    x_start = (x + 0.001 * torch.randn(x.shape, generator=generator, device=x.device)).clamp(*bounds)
 
     def kl(out: torch.Tensor) -> torch.Tensor:
         return F.kl_div(F.log_softmax(out, dim=1), p_clean, reduction="sum")
 
-    for _ in range(steps):
-        grad = _input_grad(model, x_adv, kl)
-        x_adv = torch.min(torch.max(x_adv + step * grad.sign(), x - eps), x + eps).clamp(*bounds)
-    return x_adv.detach()
+    return ops.projected_ascent(x, x_start, lambda xa: _input_grad(model, xa, kl), eps=eps, step_size=step,
+                                steps=steps, norm="linf", bounds=bounds)
+
+
+def _ce_gradient(model: nn.Module, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda xa: _input_grad(model, xa, lambda out: F.cross_entropy(out, y, reduction="sum"))
 
 
 # --- the training objectives --------------------------------------------------------------------
