@@ -32,7 +32,10 @@ def parse_number(text: str | float | int) -> float:
     if isinstance(text, (int, float)):
         return float(text)
     try:
-        return float(Fraction(text.strip())) if "/" in text else float(text)
+        if "/" not in text:
+            return float(text)
+        numerator, denominator = text.split("/")
+        return float(Fraction(numerator.strip()) / Fraction(denominator.strip()))  # 0.5/255 too
     except (ValueError, ZeroDivisionError):
         raise AdvInspectError(f"not a number: {text!r} (use e.g. 0.03 or 8/255)") from None
 

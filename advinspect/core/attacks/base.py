@@ -163,7 +163,7 @@ class AttackContext:
         return self._cancel.cancelled
 
     def step(self, step: int, total: int | None = None, *, x_best: Any = None,
-             success: torch.Tensor | None = None, **trace: float) -> bool:
+             success: torch.Tensor | None = None, **trace: float | torch.Tensor) -> bool:
         """Record one step; returns True when the attack should stop (cancelled).
 
         `x_best` is the batch's current best adversarials, or a callable making them (built only
@@ -173,8 +173,9 @@ class AttackContext:
         counted in sample-steps over the whole run so the bar moves evenly across batches.
         """
         total = total or self.total_steps
-        for key, value in trace.items():
-            self._trace.setdefault(step, {}).setdefault(key, []).append(float(value))
+        for key, value in trace.items():  # tensors stay on the device: no sync per step on a GPU
+            kept = value.detach() if isinstance(value, torch.Tensor) else float(value)
+            self._trace.setdefault(step, {}).setdefault(key, []).append(kept)
         done = self.batch_offset * total + min(step, total) * self.batch_size
         overall = self.n_total * total
         now = time.monotonic()
@@ -188,7 +189,7 @@ class AttackContext:
                            "step": step}
                 if success is not None:
                     preview["success"] = success.detach().cpu().numpy()
-                preview.update(trace)
+                preview.update({key: float(value) for key, value in trace.items()})
             message = f"step {step}/{total}"
             if success is not None and len(success):
                 message += f", success {success.float().mean().item():.0%}"
@@ -201,7 +202,7 @@ class AttackContext:
         for step, values in sorted(self._trace.items()):
             row: dict[str, float | None] = {"step": step}
             for key, seen in values.items():
-                finite = [v for v in seen if np.isfinite(v)]
+                finite = [v for v in map(float, seen) if np.isfinite(v)]
                 row[key] = float(np.mean(finite)) if finite else None
             rows.append(row)
         return rows

@@ -92,7 +92,7 @@ def iterative_attack(
             (grad,) = torch.autograd.grad(loss, xa)
         xa = xa.detach()
         with torch.no_grad():
-            confidence = log_probs.detach().gather(1, yy.view(-1, 1)).exp().mean().item()
+            confidence = log_probs.detach().gather(1, yy.view(-1, 1)).exp().mean()  # a tensor: no sync
             if early_stop and hit.any():
                 done = idx[hit]
                 x_out[done] = xa[hit]
@@ -102,7 +102,7 @@ def iterative_attack(
                 idx, x0, xa, grad, yy = idx[keep], x0[keep], xa[keep], grad[keep], yy[keep]
                 tt = tt[keep] if tt is not None else None
             if len(idx) == 0:
-                ctx.step(step_offset + step, total_steps, success=success, loss=loss.item() / max(1, n),
+                ctx.step(step_offset + step, total_steps, success=success, loss=loss.detach() / max(1, n),
                          confidence=confidence)
                 break
             xa = project(ops.ascent_step(xa, grad, step_size, norm), x0, eps, lo, hi)
@@ -113,7 +113,7 @@ def iterative_attack(
             return current
 
         if ctx.step(step_offset + step, total_steps, x_best=preview, success=success,
-                    loss=loss.item() / max(1, len(hit)), confidence=confidence):
+                    loss=loss.detach() / max(1, len(hit)), confidence=confidence):
             break
     if len(idx):
         with torch.no_grad():
