@@ -71,7 +71,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         print(f"wrote {path} and {out / 'adversarial'}")
         if args.report is not None and not (cancel.cancelled and not len(items)):
             write_report(args, results, Path(args.report), out)
-    return exit_code(result)
+    # NaN/Inf outputs: everything is written (those samples marked), but the run is no success
+    return exit_code(result) or (1 if result.summary().get("n_nonfinite") else 0)
 
 
 def register(sub: Any) -> None:

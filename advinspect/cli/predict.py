@@ -39,7 +39,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print_summary(result)
     if args.json:
         write_json(args.json, result.to_dict())
-    return exit_code(result)
+    return exit_code(result) or (1 if result.n_nonfinite else 0)  # written, but not a success
 
 
 def register(sub: Any) -> None:

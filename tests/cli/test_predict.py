@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import torch
 from PIL import Image
 
 from advinspect.cli import main
@@ -27,3 +28,47 @@ def test_predict_reports_bad_images_and_continues(tmp_path, capsys):
     assert main(["predict", str(DEMO_MODEL), str(tmp_path / "ok.png"), str(tmp_path / "bad.png")]) == 0
     captured = capsys.readouterr()
     assert "ok.png" in captured.out and "bad.png" in captured.err
+
+
+class _NaNOnBright(torch.nn.Module):
+    """Logits that are NaN for bright images: a broken model, not broken images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(64, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.fc(x.flatten(1))
+        bright = (x.flatten(1).mean(1) > 0.5).unsqueeze(1)
+        return torch.where(bright, torch.full_like(out, float("nan")), out)
+
+
+def _nan_model_and_images(tmp_path):
+    torch.manual_seed(0)
+    model = torch.jit.script(_NaNOnBright().eval())
+    path = tmp_path / "nan.ts"
+    torch.jit.save(model, str(path))
+    (tmp_path / "nan.ts.advinspect.json").write_text(json.dumps({"input_shape": [1, 8, 8]}))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, value in enumerate((20, 60, 200, 240)):
+        Image.new("L", (8, 8), value).save(folder / f"{i}.png")
+    return path, folder
+
+
+def test_nan_outputs_are_written_as_null_and_do_not_exit_0(tmp_path, capsys):
+    path, folder = _nan_model_and_images(tmp_path)
+    out = tmp_path / "p.json"
+    assert main(["predict", str(path), str(folder), "--json", str(out)]) == 1
+    data = json.loads(out.read_text())
+    assert data["summary"]["n_nonfinite"] == 2 and len(data["rows"]) == 4
+    assert "NaN or infinite on 2 of 4 images" in capsys.readouterr().err
+
+
+def test_attack_on_nan_outputs_keeps_its_results_and_exits_1(tmp_path, capsys):
+    path, folder = _nan_model_and_images(tmp_path)
+    run = tmp_path / "run"
+    assert main(["attack", str(path), str(folder), "--attack", "fgsm", "--eps", "0.1", "--out", str(run)]) == 1
+    results = json.loads((run / "results.json").read_text())
+    assert results["summary"]["n_nonfinite"] == 2 and len(results["samples"]) == 4
+    assert len(list((run / "adversarial").rglob("*.png"))) == 4

@@ -42,15 +42,24 @@ class Result:
     def summary(self) -> dict[str, Any]:
         labelled = [r for r in self.rows if r["label"] is not None]
         s: dict[str, Any] = {"n": len(self.rows), "errors": list(self.errors), "device": self.device,
-                             "seconds": round(self.seconds, 3), "cancelled": self.cancelled}
+                             "seconds": round(self.seconds, 3), "cancelled": self.cancelled,
+                             "n_nonfinite": self.n_nonfinite}
         if labelled:
             s["n_labelled"] = len(labelled)
             s["accuracy"] = sum(r["label"] == r["pred_name"] for r in labelled) / len(labelled)
         return s
 
+    @property
+    def n_nonfinite(self) -> int:
+        """Images whose outputs hold NaN or Inf: the model is broken on them, not the images."""
+        return int((~np.isfinite(self.probs).all(1)).sum()) if len(self.probs) else 0
+
     def summary_text(self) -> list[str]:
         s = self.summary()
         lines = []
+        if s["n_nonfinite"]:
+            lines.append(f"warning: the model's outputs are NaN or infinite on {s['n_nonfinite']} of {s['n']} "
+                         "images; their predictions mean nothing")
         if "accuracy" in s:
             lines.append(f"accuracy: {s['accuracy']:.4f} on {s['n_labelled']} labelled images")
         else:
