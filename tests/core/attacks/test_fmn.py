@@ -3,8 +3,6 @@ oracle comparison with foolbox's L2FMNAttack / LInfFMNAttack on the demo CNN."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -58,8 +56,9 @@ def test_targeted_and_flags(tiny_clf, tiny_batch) -> None:
 
 @pytest.mark.oracle
 @pytest.mark.parametrize("norm", ["l2", "linf"])
-def test_no_larger_than_foolbox_fmn_and_faster(demo_clf, demo_subset, norm: str) -> None:
-    """Same 100 steps and defaults as foolbox; re-predicted here, interleaved, best of two."""
+def test_no_larger_than_foolbox_fmn(demo_clf, demo_subset, norm: str) -> None:
+    """Same 100 steps and defaults as foolbox; re-predicted here. (Speed against foolbox is
+    measured by benchmarks/minimal_attacks_speed.py, never in a test.)"""
     import foolbox as fb
 
     from tests.oracles import success_and_median_l2
@@ -68,14 +67,8 @@ def test_no_larger_than_foolbox_fmn_and_faster(demo_clf, demo_subset, norm: str)
     fmodel = fb.PyTorchModel(demo_clf.as_module(), bounds=demo_clf.spec.value_range)
     theirs = fb.attacks.L2FMNAttack(steps=100) if norm == "l2" else fb.attacks.LInfFMNAttack(steps=100)
     ours = get_attack("fmn").from_values({"norm": norm})
-    t_ours, t_theirs = [], []
-    for _ in range(2):
-        start = time.perf_counter()
-        adv_theirs = theirs.run(fmodel, x, y)
-        t_theirs.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        result = ours.run(demo_clf, x, y)
-        t_ours.append(time.perf_counter() - start)
+    adv_theirs = theirs.run(fmodel, x, y)
+    result = ours.run(demo_clf, x, y)
 
     def median_norm(adv) -> tuple[float, float]:
         adv = torch.as_tensor(np.asarray(adv))
@@ -89,6 +82,5 @@ def test_no_larger_than_foolbox_fmn_and_faster(demo_clf, demo_subset, norm: str)
     ok_theirs, size_theirs = median_norm(adv_theirs)
     assert ok_theirs == 1.0 and ok_ours == 1.0
     assert size_ours <= size_theirs * 1.001
-    assert min(t_ours) <= min(t_theirs) * 1.1  # a shared CPU: 10 % noise allowed
     if norm == "l2":
         assert success_and_median_l2(demo_clf, x, y, result.x_adv)[1] == pytest.approx(size_ours)
