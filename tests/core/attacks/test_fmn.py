@@ -48,11 +48,16 @@ def test_l1_projection_is_the_euclidean_one() -> None:
     """Random vectors: the projection lands on the sphere and is a soft threshold of v (the KKT
     conditions of min ||p - v||_2 s.t. ||p||_1 <= ε): |v_i| - |p_i| is one θ wherever p_i != 0,
     |v_i| <= θ wherever p_i = 0, and p_i keeps v_i's sign."""
-    v = torch.randn(16, 3, 5, 5, generator=torch.Generator().manual_seed(1))
-    eps = torch.rand(16, generator=torch.Generator().manual_seed(2)) * 10
+    v = torch.randn(32, 3, 10, 10, generator=torch.Generator().manual_seed(1))  # |v|_1 ~ 240
+    eps = torch.rand(32, generator=torch.Generator().manual_seed(2)) * 300
+    inside = lp_norm(v, "l1") <= eps
+    assert 0 < inside.sum() < 28  # some inside, and radii both below and above a top-128's reach
     p = project(v, eps, "l1")
-    np.testing.assert_allclose(lp_norm(p, "l1").numpy(), eps.numpy(), rtol=1e-4)
-    v, p = v.flatten(1), p.flatten(1)
+    assert torch.equal(p[inside], v[inside])
+    np.testing.assert_allclose(lp_norm(p[~inside], "l1").numpy(), eps[~inside].numpy(), rtol=1e-4)
+    kept = (p.flatten(1) != 0).sum(1)[~inside]
+    assert kept.min() < 128 < kept.max()  # the top-k path and its widening both ran
+    v, p = v[~inside].flatten(1), p[~inside].flatten(1)
     for vi, pi in zip(v, p):
         moved = vi.abs() - pi.abs()
         theta = moved[pi != 0]
