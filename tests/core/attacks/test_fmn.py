@@ -58,7 +58,7 @@ def test_l1_projection_is_the_euclidean_one() -> None:
     kept = (p.flatten(1) != 0).sum(1)[~inside]
     assert kept.min() < 128 < kept.max()  # the top-k path and its widening both ran
     v, p = v[~inside].flatten(1), p[~inside].flatten(1)
-    for vi, pi in zip(v, p):
+    for vi, pi in zip(v, p, strict=True):
         moved = vi.abs() - pi.abs()
         theta = moved[pi != 0]
         assert theta.max() - theta.min() < 1e-5
@@ -98,7 +98,7 @@ def _box_minimal(clf: TorchClassifier, x: torch.Tensor, norm: str) -> torch.Tens
     with torch.no_grad():
         gaps = clf.logits(x) @ torch.tensor([1.0, -1.0])
     out = []
-    for xi, gap in zip(x.flatten(1), gaps):
+    for xi, gap in zip(x.flatten(1), gaps, strict=True):
         v = -w[0] + w[1] if gap > 0 else w[0] - w[1]  # the logit difference to raise
         room = torch.where(v > 0, 1 - xi, xi)
         reach = v.abs() * room
@@ -202,3 +202,47 @@ def test_no_larger_than_foolbox_fmn_and_faster(demo_clf, demo_subset, norm: str)
     assert min(t_ours) <= min(t_theirs) * 1.1  # a shared CPU: 10 % noise allowed
     if norm == "l2":
         assert success_and_median_l2(demo_clf, x, y, result.x_adv)[1] == pytest.approx(size_ours)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("norm", ["l1", "l0"])
+def test_l1_l0_no_larger_than_foolbox_fmn(demo_clf, demo_subset, norm: str) -> None:
+    """foolbox's L1FMNAttack / L0FMNAttack, same 100 steps and defaults, 40 demo images,
+    re-predicted here, interleaved, best of two. Our median is over the successes (100 %);
+    theirs counts a failure as an infinite norm (foolbox's L1 misses ~25 % of these images;
+    ours without its masking of pixels pinned at a limit measured 87.5 % success). On the images
+    both break, ours must be no larger either."""
+    import foolbox as fb
+
+    x, y = demo_subset[0][:40], demo_subset[1][:40]
+    fmodel = fb.PyTorchModel(demo_clf.as_module(), bounds=demo_clf.spec.value_range)
+    theirs = (fb.attacks.L1FMNAttack if norm == "l1" else fb.attacks.L0FMNAttack)(steps=100)
+    ours = get_attack("fmn").from_values({"norm": norm})
+    t_ours, t_theirs = [], []
+    for _ in range(2):
+        start = time.perf_counter()
+        adv_theirs = theirs.run(fmodel, x, y)
+        t_theirs.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        result = ours.run(demo_clf, x, y)
+        t_ours.append(time.perf_counter() - start)
+
+    correct = demo_clf.predict(x) == y
+
+    def broken_and_size(adv) -> tuple[torch.Tensor, torch.Tensor]:
+        adv = torch.as_tensor(np.asarray(adv))
+        delta = adv - x
+        size = lp_norm(delta, "l1") if norm == "l1" else (delta.flatten(1).abs() > 1e-6).sum(1).float()
+        return (demo_clf.predict(adv) != y) & correct, size
+
+    ok_ours, size_ours = broken_and_size(result.x_adv)
+    ok_theirs, size_theirs = broken_and_size(adv_theirs)
+    assert ok_ours.sum() == correct.sum() >= 35
+    both = ok_ours & ok_theirs
+    assert both.sum() >= 25
+    median_theirs = torch.where(ok_theirs, size_theirs, float("inf"))[correct].median()
+    assert size_ours[correct].median() <= median_theirs
+    assert size_ours[both].median() <= size_theirs[both].median() * 1.001
+    if norm == "l0":
+        np.testing.assert_array_equal(result.l0, size_ours.numpy())  # the engine's count agrees
+    assert min(t_ours) <= min(t_theirs) * 1.2  # a shared, loaded CPU: 20 % noise allowed
