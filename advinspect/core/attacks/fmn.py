@@ -11,14 +11,15 @@ search. Each step moves the perturbation δ along the normalised gradient of the
 The gradient step and γ both follow a cosine annealing (step: max → max/100; γ: γ0 → 0.001).
 L0 has no linear distance to the boundary: ε counts the components allowed to change, starts at
 1, shrinks by max(1, ⌊εγ⌋) while adversarial (never above the best count) and grows by
-max(1, ⌊εγ⌋) while not; the projection keeps the ε largest |δ_i|. L1 projects onto the L1 ball
-by sorting (Duchi et al. 2008). Every norm steps along the L2-normalised gradient.
+max(1, ⌊εγ⌋) while not; the projection keeps the ε largest |δ_i| (foolbox keeps ε + 1: it reads
+the sorted list at index ε). L1 projects onto the L1 ball exactly (Duchi et al. 2008). Every norm
+steps along the L2-normalised gradient.
 Each sample keeps its smallest adversarial. Samples misclassified before the attack come back
 unchanged; a sample never adversarial comes back as its original image.
 
 Follows foolbox's `L0FMNAttack` / `L1FMNAttack` / `L2FMNAttack` / `LInfFMNAttack` (the oracles in
-the tests) step for step, on
-the samples that need it only, with one forward and one backward pass per step.
+the tests) step for step, on the samples that need it only, with one forward and one backward
+pass per step.
 """
 
 from __future__ import annotations
@@ -200,8 +201,8 @@ def fmn(clf: Classifier, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor 
 
 @register
 class FMN(Attack):
-    """Fast minimum-norm attack (Pintor et al. 2021), L0, L1, L2 or Linf: the smallest perturbation that
-    crosses the boundary, found in one run with an adaptive norm bound."""
+    """Fast minimum-norm attack (Pintor et al. 2021), L0, L1, L2 or Linf: the smallest
+    perturbation that crosses the boundary, found in one run with an adaptive norm bound."""
 
     name = "fmn"
     title = "FMN"
