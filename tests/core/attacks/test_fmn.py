@@ -157,11 +157,12 @@ def test_every_norm_breaks_demo_images(demo_clf, demo_subset, norm: str) -> None
     assert (size < {"l0": 0.05, "l1": 0.05, "l2": 0.1, "linf": 0.25}[norm] * worst).all(), (norm, size)
 
 
-def test_targeted_and_flags(tiny_clf, tiny_batch) -> None:
+@pytest.mark.parametrize("norm", ["l0", "l1", "l2"])
+def test_targeted_and_flags(tiny_clf, tiny_batch, norm: str) -> None:
     cls = get_attack("fmn")
     assert cls.needs_gradients and cls.supports_targeted and cls().total_steps() == 100
     target = (tiny_clf.predict(tiny_batch) + 1) % 3
-    result = cls.from_values({"steps": 30}).run(tiny_clf, tiny_batch, target=target)
+    result = cls.from_values({"norm": norm, "steps": 30}).run(tiny_clf, tiny_batch, target=target)
     assert (result.adv_pred == target.numpy()).all()
     assert result.x_adv.min() >= 0.0 and result.x_adv.max() <= 1.0
 
