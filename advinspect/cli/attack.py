@@ -39,7 +39,8 @@ def add_attack_param_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eps", help="budget in the model's value range; fractions allowed (8/255)")
     parser.add_argument("--steps", help="iterations")
     parser.add_argument("--step-size", help="step per iteration; fractions allowed")
-    parser.add_argument("--norm", choices=("linf", "l2"), help="threat model")
+    parser.add_argument("--norm", choices=("linf", "l2", "l1", "l0"),
+                        help="threat model (each attack checks the norms it supports)")
     add_param_flag(parser)
 
 

@@ -201,7 +201,7 @@ def test_no_larger_than_foolbox_fmn(demo_clf, demo_subset, norm: str) -> None:
 @pytest.mark.parametrize("norm", ["l1", "l0"])
 def test_l1_l0_no_larger_than_foolbox_fmn(demo_clf, demo_subset, norm: str) -> None:
     """foolbox's L1FMNAttack / L0FMNAttack, same 100 steps and defaults, 40 demo images,
-    re-predicted here, interleaved, best of two. Our median is over the successes (100 %);
+    re-predicted here (speed is measured in benchmarks/, never in a test). Our median is over the successes (100 %);
     theirs counts a failure as an infinite norm (foolbox's L1 misses ~25 % of these images;
     ours without its masking of pixels pinned at a limit measured 87.5 % success). On the images
     both break, ours must be no larger either."""
@@ -211,15 +211,8 @@ def test_l1_l0_no_larger_than_foolbox_fmn(demo_clf, demo_subset, norm: str) -> N
     fmodel = fb.PyTorchModel(demo_clf.as_module(), bounds=demo_clf.spec.value_range)
     theirs = (fb.attacks.L1FMNAttack if norm == "l1" else fb.attacks.L0FMNAttack)(steps=100)
     ours = get_attack("fmn").from_values({"norm": norm})
-    t_ours, t_theirs = [], []
-    for _ in range(2):
-        start = time.perf_counter()
-        adv_theirs = theirs.run(fmodel, x, y)
-        t_theirs.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        result = ours.run(demo_clf, x, y)
-        t_ours.append(time.perf_counter() - start)
-
+    adv_theirs = theirs.run(fmodel, x, y)
+    result = ours.run(demo_clf, x, y)
     correct = demo_clf.predict(x) == y
 
     def broken_and_size(adv) -> tuple[torch.Tensor, torch.Tensor]:
@@ -238,4 +231,3 @@ def test_l1_l0_no_larger_than_foolbox_fmn(demo_clf, demo_subset, norm: str) -> N
     assert size_ours[both].median() <= size_theirs[both].median() * 1.001
     if norm == "l0":
         np.testing.assert_array_equal(result.l0, size_ours.numpy())  # the engine's count agrees
-    assert min(t_ours) <= min(t_theirs) * 1.2  # a shared, loaded CPU: 20 % noise allowed
