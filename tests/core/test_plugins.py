@@ -160,6 +160,7 @@ def test_example_mifgsm_runs_on_the_engine(installed_example: Path, monkeypatch:
     assert torch.allclose(torch.from_numpy(plain.x_adv), torch.from_numpy(bim.x_adv), atol=1e-6)
 
 
+@pytest.mark.slow  # a subprocess or an exhaustive search: runs in `make test`, not test-quick
 def test_example_plugin_end_to_end_through_the_cli(installed_example: Path, tmp_path: Path) -> None:
     """The plugin installed into the plugins folder, enabled, run by `advinspect attack`."""
     images = tmp_path / "images"

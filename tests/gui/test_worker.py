@@ -266,6 +266,7 @@ print("exiting", time.monotonic(), "stragglers", len(worker.stragglers()), flush
 """
 
 
+@pytest.mark.slow  # a subprocess or an exhaustive search: runs in `make test`, not test-quick
 def test_close_during_a_job_that_ignores_cancel_never_aborts(tmp_path) -> None:
     """Closing hides the window at once; the job ends in the background; the process exits 0 after
     it, never 'QThread: Destroyed while thread is still running' (SIGABRT)."""

@@ -119,6 +119,7 @@ def least_confident(demo_clf, demo_batch):
     return x[order], y[order]
 
 
+@pytest.mark.slow  # a subprocess or an exhaustive search: runs in `make test`, not test-quick
 def test_one_pixel_agrees_with_exhaustive_search_on_demo(demo_clf, least_confident):
     x, y = least_confident[0][:8], least_confident[1][:8]
     flippable = np.array(_exhaustive_one_pixel(demo_clf, x, y))
