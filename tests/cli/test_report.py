@@ -118,6 +118,7 @@ def test_report_of_a_missing_file_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == f"advinspect: error: {tmp_path / 'nope.json'}: file not found\n"
 
 
+@pytest.mark.slow  # seconds of training, a full report or 20 GUI round trips: `make test` runs it
 def test_evaluate_report_has_plots_warnings_and_cards(images, tmp_path):
     code = main(["evaluate", str(DEMO_MODEL), str(images), "--eps", "0,0.05,0.1", "--steps", "3", "--device", "cpu",
                  "--no-sanity-checks", "--out", str(tmp_path / "eval"), "--report", str(tmp_path / "rep"),

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from advinspect.cli import main
 from advinspect.core.data.demo import DEMO_SAMPLES
 
 
+@pytest.mark.slow  # seconds of training, a full report or 20 GUI round trips: `make test` runs it
 def test_train_demo_saves_a_model_that_opens(tmp_path, capsys):
     out = tmp_path / "model.pt"
     assert main(["train", "demo", "--defense", "fgsm", "--epochs", "1", "--eps", "0.1",

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtGui import QImage
 
 from advinspect.gui.app import run_gui
 
 
+@pytest.mark.slow  # seconds of training, a full report or 20 GUI round trips: `make test` runs it
 def test_screenshot_after_fgsm(qtbot, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ADVINSPECT_GUI_NO_DIALOGS", "1")
     out = tmp_path / "shot.png"

@@ -140,6 +140,7 @@ def test_open_a_second_model_onnx(qtbot, window: MainWindow) -> None:
     assert outcome is not None and 1 in s.results
 
 
+@pytest.mark.slow  # seconds of training, a full report or 20 GUI round trips: `make test` runs it
 def test_layout_theme_and_params_are_restored(qtbot, make_window) -> None:
     first = make_window()
     first.log_panel.hide()

@@ -179,6 +179,7 @@ def test_warning_in_a_failing_job_is_kept(qtbot) -> None:
     assert runner.shutdown()
 
 
+@pytest.mark.slow  # seconds of training, a full report or 20 GUI round trips: `make test` runs it
 def test_esc_with_run_cancels_the_new_attack_every_time(qtbot, window, dialog_log) -> None:
     """Run then Esc in the same instant, 20 times: the attack never runs on (PGD with 100,000 steps
     and no early stop would run for minutes); it ends cancelled or before it started. On every
