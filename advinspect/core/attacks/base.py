@@ -96,6 +96,7 @@ class AttackResult:
             if correct.any() else 0.0,
             "median_linf": _median(self.linf[flipped]),
             "median_l2": _median(self.l2[flipped]),
+            "median_l0": _median(self.l0[flipped]),  # changed values (FMN L0 minimises this)
             "mean_queries": float(self.queries.mean()) if self.n else 0.0,
             "n_nonfinite": int(self.nonfinite.sum()),
             "warnings": list(self.warnings),

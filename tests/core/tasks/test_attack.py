@@ -69,3 +69,13 @@ def test_targets_and_bad_configs(tiny_clf, tiny_images):
     with pytest.raises(AdvInspectError, match="eps"):
         make_config(attack.Config, {"attack": "pgd", "params": {"eps": "-1"}}) and attack.build_attack(
             make_config(attack.Config, {"attack": "pgd", "params": {"eps": "-1"}}))
+
+
+def test_l0_runs_report_their_median_l0(tiny_clf, tiny_images):
+    config = make_config(attack.Config, {"attack": "fmn", "params": {"norm": "l0", "steps": "30"}})
+    result = attack.run(attack.Inputs(tiny_clf, tiny_images), config)
+    s = result.summary()
+    flipped = result.attack.success & (result.attack.clean_pred == result.attack.labels)
+    expected = float(np.median(result.attack.l0[flipped])) if flipped.any() else None
+    assert s["median_l0"] == expected
+    assert expected is not None and f"median L0 {expected:.0f}" in result.summary_text()[0]
