@@ -17,6 +17,7 @@ from advinspect.gui.panels import Panel
 from advinspect.gui.panels.inspector import to_uint8
 from advinspect.gui.session import Session
 from advinspect.gui.widgets.imaging import to_display
+from advinspect.gui.widgets.linked_views import linked_image_views
 from advinspect.gui.widgets.param_form import ParamForm
 from advinspect.gui.widgets.plots import label
 from advinspect.gui.worker import describe
@@ -46,17 +47,8 @@ class DefendPanel(Panel):
         layout.addWidget(self.form)
         self.preview_graphics = pg.GraphicsLayoutWidget()
         self.preview_graphics.setMinimumHeight(150)
-        self.preview_titles, self.preview_items, self.preview_views = [], [], []
-        for column, title in enumerate(("selected image", "what the model sees")):
-            self.preview_titles.append(self.preview_graphics.addLabel(title, row=0, col=column))
-            view = self.preview_graphics.addViewBox(row=1, col=column, lockAspect=True, invertY=True)
-            view.setMenuEnabled(False)
-            item = pg.ImageItem(axisOrder="row-major")
-            view.addItem(item)
-            self.preview_views.append(view)
-            self.preview_items.append(item)
-        self.preview_views[1].setXLink(self.preview_views[0])
-        self.preview_views[1].setYLink(self.preview_views[0])
+        self.preview_titles, self.preview_views, self.preview_items = linked_image_views(
+            self.preview_graphics, ("selected image", "what the model sees"))
         layout.addWidget(self.preview_graphics, 1)
         self.preview_label = label("defend_preview_label", "preview: –")
         layout.addWidget(self.preview_label)

@@ -28,6 +28,7 @@ from advinspect.core.tasks import saliency
 from advinspect.core.tasks.base import Images
 from advinspect.gui.panels import Panel
 from advinspect.gui.session import Session
+from advinspect.gui.widgets.linked_views import linked_image_views
 
 METHOD_TITLES = {
     "gradient": "Gradient (saliency)",
@@ -101,19 +102,7 @@ class SaliencyPanel(Panel):
         layout.addWidget(self.notice)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setMinimumHeight(160)
-        self.titles: list[pg.LabelItem] = []
-        self.views: list[pg.ViewBox] = []
-        self.items: list[pg.ImageItem] = []
-        for column, title in enumerate(("clean", "adversarial")):
-            self.titles.append(self.graphics.addLabel(title, row=0, col=column))
-            view = self.graphics.addViewBox(row=1, col=column, lockAspect=True, invertY=True)
-            view.setMenuEnabled(False)
-            item = pg.ImageItem(axisOrder="row-major")
-            view.addItem(item)
-            self.views.append(view)
-            self.items.append(item)
-        self.views[1].setXLink(self.views[0])
-        self.views[1].setYLink(self.views[0])
+        self.titles, self.views, self.items = linked_image_views(self.graphics, ("clean", "adversarial"))
         layout.addWidget(self.graphics, 1)
         self.status = QLabel("no image")
         self.status.setObjectName("saliency_status")
