@@ -37,12 +37,13 @@ class _Times1000(torch.nn.Module):
 
 
 def measure(clf, x, y, x_adv, norm: str = "l2") -> dict[str, float]:
-    """Success on clean-correct images and the median `norm` (reported as median_l2) of them."""
+    """Success on clean-correct images and the median `norm` (in the key median_l2) of the successes."""
     x_adv = torch.as_tensor(np.asarray(x_adv, dtype=np.float32))
     correct = clf.predict(x) == y
     success = (clf.predict(x_adv) != y) & correct
     delta = (x_adv - x).flatten(1)
-    l2 = delta.norm(dim=1) if norm == "l2" else delta.abs().amax(1)
+    l2 = {"l2": lambda: delta.norm(dim=1), "linf": lambda: delta.abs().amax(1),
+          "l1": lambda: delta.abs().sum(1), "l0": lambda: (delta.abs() > 1e-6).sum(1).float()}[norm]()
     l2_inf = torch.where(success, l2, torch.full_like(l2, float("inf")))[correct]
     return {
         "success": success.sum().item() / max(1, correct.sum().item()),
@@ -60,9 +61,9 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
     return best, out
 
 
-def report(name: str, seconds: float, stats: dict[str, float]) -> None:
+def report(name: str, seconds: float, stats: dict[str, float], norm: str = "l2") -> None:
     print(f"  {name:<34} {seconds:8.2f} s  success {stats['success']:6.1%}  "
-          f"median L2 {stats['median_l2']:.4f}  (failures=inf: {stats['median_l2_fail_inf']:.4f})")
+          f"median {norm.upper()} {stats['median_l2']:.4f}  (failures=inf: {stats['median_l2_fail_inf']:.4f})")
 
 
 def compare(ours: tuple[float, dict], oracles: dict[str, tuple[float, dict]]) -> None:
@@ -107,7 +108,7 @@ def main() -> None:
                  repeats: int = args.repeats) -> tuple[float, dict]:
         seconds, adv = timed(fn, repeats)
         stats = measure(clf, x, y, adv, norm)
-        report(name, seconds, stats)
+        report(name, seconds, stats, norm)
         return seconds, stats
 
     if "deepfool" not in args.skip:
@@ -151,7 +152,9 @@ def main() -> None:
 
         fmodel = foolbox.PyTorchModel(module, bounds=clf.spec.value_range)
         for norm, fb_attack in (("l2", foolbox.attacks.L2FMNAttack(steps=100)),
-                                ("linf", foolbox.attacks.LInfFMNAttack(steps=100))):
+                                ("linf", foolbox.attacks.LInfFMNAttack(steps=100)),
+                                ("l1", foolbox.attacks.L1FMNAttack(steps=100)),
+                                ("l0", foolbox.attacks.L0FMNAttack(steps=100))):
             print(f"FMN {norm} (100 steps, foolbox defaults); median {norm} of the successes")
             ours_fmn = get_attack("fmn").from_values({"norm": norm})
             ours = run_norm(f"advinspect fmn {norm}", lambda a=ours_fmn: a.run(clf, x, y).x_adv, norm)

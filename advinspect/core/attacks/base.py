@@ -46,6 +46,7 @@ class AttackResult:
     l0: np.ndarray
     iterations: np.ndarray
     queries: np.ndarray
+    l1: np.ndarray | None = None  # sum of absolute changes (FMN L1 minimises it); None in old results
     trace: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     device: str = "cpu"
@@ -97,6 +98,7 @@ class AttackResult:
             "median_linf": _median(self.linf[flipped]),
             "median_l2": _median(self.l2[flipped]),
             "median_l0": _median(self.l0[flipped]),  # changed values (FMN L0 minimises this)
+            "median_l1": None if self.l1 is None else _median(self.l1[flipped]),
             "mean_queries": float(self.queries.mean()) if self.n else 0.0,
             "n_nonfinite": int(self.nonfinite.sum()),
             "warnings": list(self.warnings),
@@ -116,6 +118,8 @@ class AttackResult:
                          "success", "success_after_quantization", "linf", "l2", "l0", "iterations",
                          "queries")
         }
+        if self.l1 is not None:
+            samples["l1"] = [_finite_or_none(v) for v in self.l1.tolist()]
         samples["nonfinite"] = self.nonfinite.tolist()
         if self.target is not None:
             samples["target"] = self.target.tolist()
@@ -367,6 +371,7 @@ class Attack:
             linf=delta.abs().max(1).values.numpy() if delta.shape[1] else np.zeros(len(x), np.float32),
             l2=delta.norm(dim=1).numpy(),
             l0=(delta.abs() > 1e-6).sum(1).numpy(),
+            l1=delta.abs().sum(1).numpy(),
             iterations=iterations.numpy(),
             queries=queries.numpy(),
             trace=ctx.trace(),

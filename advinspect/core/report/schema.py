@@ -256,7 +256,7 @@ _SAMPLE = record({
     "label": text(1000), "target": text(1000), "clean_pred": text(1000), "adv_pred": text(1000),
     "clean_confidence": _FRACTION, "adv_confidence": _FRACTION, "success": flag,
     "success_after_quantization": flag, "linf": _NONNEGATIVE, "l2": _NONNEGATIVE, "l0": integer(),
-    "iterations": integer(), "queries": integer(), "clean_top_k": _TOP_K, "adv_top_k": _TOP_K,
+    "l1": _NONNEGATIVE, "iterations": integer(), "queries": integer(), "clean_top_k": _TOP_K, "adv_top_k": _TOP_K,
     "status": choice(*STATUSES), "attacked": flag,
 }, ("file",), null=False)
 _VECTOR = either(number(), listed(number(null=False), min_len=1, max_len=4), what="a number, a list of numbers or null")

@@ -60,6 +60,7 @@ class Result:
                  f"robust accuracy {s['robust_accuracy']:.4f}, success rate {s['success_rate']:.4f} "
                  f"({s['flipped']} flipped, {s['misclassified']} misclassified before the attack), "
                  f"median Linf {fmt(s['median_linf'])}, median L2 {fmt(s['median_l2'])}, "
+                 + (f"median L1 {fmt(s['median_l1'])}, " if s["params"].get("norm") == "l1" else "")
                  + (f"median L0 {fmt(s['median_l0'], 0)}, " if s["params"].get("norm") in ("l0", "l1") else "")
                  + f"{s['seconds']:.2f} s on {s['device']}"]
         lines += [f"warning: {w}" for w in self.warnings]

@@ -79,3 +79,16 @@ def test_l0_runs_report_their_median_l0(tiny_clf, tiny_images):
     expected = float(np.median(result.attack.l0[flipped])) if flipped.any() else None
     assert s["median_l0"] == expected
     assert expected is not None and f"median L0 {expected:.0f}" in result.summary_text()[0]
+
+
+def test_l1_runs_record_per_sample_l1_and_its_median(tiny_clf, tiny_images):
+    config = make_config(attack.Config, {"attack": "fmn", "params": {"norm": "l1", "steps": "30"}})
+    result = attack.run(attack.Inputs(tiny_clf, tiny_images), config)
+    a = result.attack
+    delta = (np.asarray(a.x_adv) - np.asarray(tiny_images.x)).reshape(len(a.l1), -1)
+    np.testing.assert_allclose(a.l1, np.abs(delta).sum(1), rtol=1e-5, atol=1e-6)
+    flipped = a.success & (a.clean_pred == a.labels)
+    assert flipped.any()
+    assert result.summary()["median_l1"] == float(np.median(a.l1[flipped]))
+    assert f"median L1 {float(np.median(a.l1[flipped])):.4f}" in result.summary_text()[0]
+    assert len(a.to_dict()["samples"]["l1"]) == len(a.l1)
