@@ -94,6 +94,8 @@ def test_entry_point_attack_and_defense_register(tmp_path: Path, monkeypatch: py
     assert registry.get_attack("twice").title == "FGSM again"
     (invert,) = transforms.parse_defense("invert:0.5")
     assert invert.amount == 0.5 and invert.describe() == "invert 0.5"
+    # listed where users look: the GUI's defense tooltip and the CLI's help read this
+    assert any(line.startswith("invert:AMOUNT") for line in transforms.available_defenses())
 
 
 def test_broken_plugins_are_recorded_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -8,6 +8,7 @@ identity (straight-through); EOT averages over the transform's randomness (N sam
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass
 from typing import ClassVar
@@ -107,6 +108,18 @@ class GaussianNoise(Transform):
 TRANSFORMS: dict[str, tuple[type[Transform], type]] = {
     "jpeg": (JPEG, int), "bits": (BitDepth, int), "median": (MedianSmoothing, int), "noise": (GaussianNoise, float),
 }
+
+
+def available_defenses() -> list[str]:
+    """One line per registered transform (built-in and plugins): `name:VALUE  description`, for
+    the GUI's tooltip and the CLI's help, so a plugin defense is listed where users look."""
+    lines = []
+    for name, (cls, kind) in TRANSFORMS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()
+        fields = [f for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
+        value = f":{fields[0].name.upper()}" if fields else ""
+        lines.append(f"{name}{value}  {doc[0] if doc else kind.__name__}")
+    return lines
 
 
 def parse_defense(text: str) -> list[Transform]:

@@ -11,8 +11,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
+from advinspect.core.defenses.transforms import available_defenses
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.tasks import defend
+from advinspect.core.tasks.base import with_plugins
 from advinspect.gui.panels import Panel
 from advinspect.gui.panels.inspector import to_uint8
 from advinspect.gui.session import Session
@@ -41,8 +43,9 @@ class DefendPanel(Panel):
         layout.setContentsMargins(4, 4, 4, 4)
         self.form = ParamForm()
         self.form.set_params_type(defend.Config)
-        self.form.widget("defense").setToolTip(self.form.widget("defense").toolTip() + "\n\ntransforms: jpeg:QUALITY, "
-                                               "bits:DEPTH, median:WINDOW, noise:SIGMA, applied left to right")
+        with_plugins()  # plugin defenses are listed with the built-in ones
+        self.form.widget("defense").setToolTip(self.form.widget("defense").toolTip() + "\n\napplied left to right:\n"
+                                               + "\n".join(available_defenses()))
         self.form.changed.connect(self.schedule_preview)
         layout.addWidget(self.form)
         self.preview_graphics = pg.GraphicsLayoutWidget()
