@@ -69,7 +69,7 @@ def main() -> None:
               f"RA {ra_theirs:.3f}   time ratio {t_ours / t_theirs:.2f}", flush=True)
 
     if "pgd" not in args.skip:
-        pgd = get_attack("pgd").from_values({"eps": eps, "alpha": eps / 4, "steps": 40})
+        pgd = get_attack("pgd").from_values({"eps": eps, "step_size": eps / 4, "steps": 40})
         ta = torchattacks.PGD(module, eps=eps, alpha=eps / 4, steps=40, random_start=True)
         pair("PGD-40", lambda: pgd.run(clf, x, y).x_adv, lambda: ta(x, y).detach())
     if "apgd" not in args.skip:

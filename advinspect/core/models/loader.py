@@ -296,7 +296,11 @@ def build_architecture(arch: str, num_classes: int | None) -> tuple[torch.nn.Mod
         module = cls(num_classes=num_classes) if num_classes is not None else cls()
         spec = getattr(cls, "default_spec", None)
         return module, spec() if callable(spec) else ModelSpec()
-    import torchvision
+    try:
+        import torchvision
+    except ImportError as exc:  # e.g. the CPU bundle built from a torch wheel with no torchvision
+        raise ModelLoadError(f"architecture {arch!r} needs torchvision, which this installation lacks "
+                             f"({exc}); give it as package.module:Class or open a TorchScript/.pt2 file") from None
 
     names = torchvision.models.list_models(module=torchvision.models)
     if arch not in names:

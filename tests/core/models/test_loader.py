@@ -250,3 +250,13 @@ def test_onnx_channels_last_layout_is_read_from_the_graph(tmp_path, tiny_module)
     clf = load_model(path, device="cpu")
     assert clf.layout == "NHWC" and clf.spec.input_shape == (1, 8, 8)
     assert torch.allclose(clf.logits(X), _reference(tiny_module), atol=1e-4)
+
+
+def test_torchvision_architecture_without_torchvision_says_so(tmp_path, monkeypatch):
+    import sys
+
+    path = tmp_path / "sd.pt"
+    torch.save({"w": torch.zeros(1)}, path)
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision now raises ImportError
+    with pytest.raises(ModelLoadError, match="needs torchvision"):
+        load_model(path, arch="resnet18", device="cpu")
