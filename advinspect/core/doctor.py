@@ -56,6 +56,18 @@ def torch_checks() -> list[Check]:
     return rows
 
 
+def torchvision_check() -> Check:
+    """torchvision gives the named architectures (resnet18, ...) for state_dicts and ONNX
+    gradients through onnx2torch; without it everything else works."""
+    try:
+        import torchvision
+    except Exception as exc:  # ImportError, or a build that does not match torch (missing C++ ops)
+        return Check("torchvision", NOTE, f"not usable: {type(exc).__name__}: {str(exc)[:120]}",
+                     "torchvision architectures and ONNX gradients need it: pip install torchvision "
+                     "(the build matching torch)")
+    return Check("torchvision", OK, torchvision.__version__)
+
+
 def onnxruntime_check() -> Check:
     try:
         import onnxruntime as ort
@@ -135,7 +147,7 @@ def plugin_checks() -> list[Check]:
 
 def run_checks(qt: list[Check] | None = None) -> list[Check]:
     """Every headless check in the order of the table, with the caller's Qt rows in their place."""
-    return [python_check(), *torch_checks(), onnxruntime_check(), *(qt or []), display_check(),
+    return [python_check(), *torch_checks(), torchvision_check(), onnxruntime_check(), *(qt or []), display_check(),
             settings_check(), attacks_check(), *plugin_checks()]
 
 

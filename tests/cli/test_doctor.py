@@ -11,7 +11,7 @@ from advinspect.cli.main import main
 from advinspect.core import doctor, plugins
 from advinspect.core.plugins import PluginRecord
 
-ROWS = ["python", "torch", "CUDA devices", "onnxruntime", "Qt", "platform plugin", "display",
+ROWS = ["python", "torch", "CUDA devices", "torchvision", "onnxruntime", "Qt", "platform plugin", "display",
         "settings folder", "attacks", "plugins", "plugin folder"]
 
 
@@ -34,6 +34,18 @@ def test_json_has_every_row_in_order(capsys: pytest.CaptureFixture, monkeypatch:
     import torch
 
     assert torch.__version__ in by_name["torch"]["value"]
+    import torchvision
+
+    assert by_name["torchvision"] == {"name": "torchvision", "status": doctor.OK, "value": torchvision.__version__,
+                                      "fix": ""}
+
+
+def test_missing_torchvision_is_a_note_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    row = doctor.torchvision_check()
+    assert row.status == doctor.NOTE and "not usable: ModuleNotFoundError" in row.value and "pip install torchvision" in row.fix
 
 
 def test_broken_plugin_is_a_failing_row(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
