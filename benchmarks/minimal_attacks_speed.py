@@ -1,5 +1,5 @@
 """DeepFool, Carlini-Wagner L2 and FMN: our speed and quality against torchattacks, ART and
-foolbox, same run (contenders interleaved when --repeats > 1).
+foolbox (DeepFool, CW 9x200 and FMN L0/L1/L2/Linf), same run (contenders interleaved when --repeats > 1).
 
 Run by hand (not a test):  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/minimal_attacks_speed.py
 
@@ -82,7 +82,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--art-cw-max-iter", type=int, default=20,
                         help="ART CW iterations per binary step (its line search is slow)")
-    parser.add_argument("--skip", nargs="*", default=(), choices=("deepfool", "cw", "fmn", "art"))
+    parser.add_argument("--foolbox-cw-steps", type=int, default=200, help="foolbox CW steps per binary step")
+    parser.add_argument("--skip", nargs="*", default=(), choices=("deepfool", "cw", "fmn", "art", "foolbox"))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
@@ -121,6 +122,13 @@ def main() -> None:
             oracles["art"] = run("art DeepFool (epsilon=0.02)", lambda: ArtDeepFool(
                 art_clf, max_iter=50, epsilon=0.02, nb_grads=10, batch_size=len(x), verbose=False
             ).generate(x.numpy()), repeats=1)
+        if "foolbox" not in args.skip:
+            import foolbox
+
+            fb_model = foolbox.PyTorchModel(module, bounds=clf.spec.value_range)
+            fb_deepfool = foolbox.attacks.L2DeepFoolAttack(steps=50, candidates=10, overshoot=0.02)
+            oracles["foolbox"] = run("foolbox L2DeepFoolAttack",
+                                     lambda: fb_deepfool.run(fb_model, x, y))
         compare(ours, oracles)
         print("  the same network with x1000 logits (a fixed step margin used to stall there)")
         big = TorchClassifier(_Times1000(module).eval(), clf.spec, torch.device("cpu"))
@@ -139,6 +147,14 @@ def main() -> None:
             oracles["art"] = run(f"art CW 5x{args.art_cw_max_iter} (c0=1)", lambda: CarliniL2Method(
                 art_clf, binary_search_steps=5, max_iter=args.art_cw_max_iter, learning_rate=0.01,
                 initial_const=1.0, batch_size=len(x), verbose=False).generate(x.numpy()), repeats=1)
+        if "foolbox" not in args.skip:
+            import foolbox
+
+            fb_model = foolbox.PyTorchModel(module, bounds=clf.spec.value_range)
+            fb_cw = foolbox.attacks.L2CarliniWagnerAttack(binary_search_steps=9, steps=args.foolbox_cw_steps,
+                                                          initial_const=1e-3, confidence=0)
+            oracles["foolbox"] = run(f"foolbox CW 9x{args.foolbox_cw_steps}",
+                                     lambda: fb_cw.run(fb_model, x, y), repeats=1)
         compare(ours, oracles)
         print("  same budget as torchattacks c=1 (one c, 100 steps): per-step speed, same outputs")
         one_c = get_attack("cw").from_values(
