@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from advinspect.core.attacks import ops
 from advinspect.core.errors import AdvInspectError
-from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
+from advinspect.core.jobs import NEVER, CancelToken
 from advinspect.core.models.base import Classifier
 
 COVARIANCE_JITTER = 1e-4  # the reference's + 1e-4·I: keeps a class covariance positive definite
@@ -114,7 +114,9 @@ def feature_fn(clf: Classifier, layer: str) -> Callable[[torch.Tensor], torch.Te
     Grad-CAM hooks it, so torch.export programs work too)."""
     if layer in ("", "logits"):
         return clf.logits
-    from advinspect.core.explain.saliency import _cam_layer  # the one place layers are found and hooked
+    from advinspect.core.explain.saliency import (
+        _cam_layer,  # the one place layers are found and hooked
+    )
 
     module = _cam_layer(clf, layer)
 

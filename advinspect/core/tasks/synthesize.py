@@ -19,7 +19,7 @@ from advinspect.core.params import param
 from advinspect.core.tasks.base import Images, fmt
 
 MODES = ("classes", "invert")
-SEED_KINDS = ("gaussian", "noise", "image")
+SEED_KINDS = ("gaussian", "pooled", "noise", "image")
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,9 @@ class Config:
                       "given images", choices=MODES)
     classes: tuple[str, ...] = param((), "class names (or indices) to draw; empty: every class")
     per_class: int = param(4, "images per class", min=1, max=10_000)
-    seed_kind: str = param("gaussian", "start from a per-class Gaussian fitted to the images, uniform noise, "
-                           "or the given images", choices=SEED_KINDS)
+    seed_kind: str = param("gaussian", "start from a per-class Gaussian fitted to the images (the reference), "
+                           "one Gaussian fitted to all classes together (the class then comes from the model "
+                           "alone), uniform noise, or the given images", choices=SEED_KINDS)
     seed_size: int = param(8, "Gaussian seeds: side the class images are downsampled to before fitting",
                            min=1, max=64)
     steps: int = param(60, "L2 descent steps", min=1, max=100_000)
@@ -203,10 +204,10 @@ def _plan(inputs: Inputs, config: Config) -> tuple[list[int], Any, Any, Any]:
                 raise AdvInspectError(f"the {name} has {len(other.spec.labels)} classes, the model "
                                       f"{len(clf.spec.labels)}")
     bounds = clf.spec.value_range
-    needs_labels = config.mode == "invert" or config.seed_kind == "gaussian"
+    needs_labels = config.mode == "invert" or config.seed_kind in ("gaussian", "pooled")
     if needs_labels:
         if images is None:
-            raise AdvInspectError(f"{'inversion' if config.mode == 'invert' else 'Gaussian seeds'} need "
+            raise AdvInspectError(f"{'inversion needs' if config.mode == 'invert' else 'Gaussian seeds need'} "
                                   "labelled images: give a folder of class folders (or --seed-kind noise)")
         images.require_labels("synthesize")
     references = None
@@ -227,6 +228,12 @@ def _plan(inputs: Inputs, config: Config) -> tuple[list[int], Any, Any, Any]:
         from advinspect.core.robust.synthesis import gaussian_seeds
 
         seeds = gaussian_seeds(images.tensor(), images.labels_tensor(), classes, config.per_class,
+                               seed_size=config.seed_size, bounds=bounds, generator=generator)
+    elif config.seed_kind == "pooled":
+        from advinspect.core.robust.synthesis import gaussian_seeds
+
+        x_all = images.tensor()
+        seeds = gaussian_seeds(x_all, torch.zeros(len(x_all), dtype=torch.long), [0], n,
                                seed_size=config.seed_size, bounds=bounds, generator=generator)
     elif config.seed_kind == "noise":
         from advinspect.core.robust.synthesis import noise_seeds
@@ -273,7 +280,7 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
             else:
                 loss = engine.class_loss(model, target_b)
 
-            def on_step(k: int, x: Any, name: str = name) -> None:
+            def on_step(k: int, x: Any, name: str = name, target_b: Any = target_b) -> None:
                 count["step"] += 1
                 preview = None
                 if progress.wants_preview and (k % 5 == 0 or k == config.steps):
