@@ -48,7 +48,7 @@ class Result:
             c = self.training.certificate
             lines.append(f"DRO certificate (gamma {c.gamma:g}, {c.n} validation images): worst-case loss <= "
                          f"{c.phi:.4f} + {c.gamma:g}·rho; empirical worst case "
-                         + ", ".join(f"{e:.4f} at rho {r:.3g}" for r, e in sorted(zip(c.rho, c.empirical_loss)))
+                         + ", ".join(f"{e:.4f} at rho {r:.3g}" for r, e in sorted(zip(c.rho, c.empirical_loss, strict=True)))
                          + ("" if c.holds else " — above the bound: the inner maximisation was not solved"))
         if self.cancelled:
             lines.append("cancelled: the best checkpoint so far is kept")

@@ -10,7 +10,12 @@ from torch import nn
 from advinspect.core.defenses.training import TrainingConfig, train_defense
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.models import ModelSpec
-from advinspect.core.robust.dro import certificate_curve, non_smooth_layers, transport_cost, wrm_adversary
+from advinspect.core.robust.dro import (
+    certificate_curve,
+    non_smooth_layers,
+    transport_cost,
+    wrm_adversary,
+)
 
 
 @pytest.fixture(autouse=True)
