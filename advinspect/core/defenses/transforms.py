@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -104,8 +104,16 @@ class GaussianNoise(Transform):
         return f"Gaussian noise sigma {self.sigma}"
 
 
-TRANSFORMS: dict[str, tuple[type[Transform], type]] = {
+def _purify(path: str = "") -> Transform:
+    """purify:GENERATOR — Defense-GAN projection (`core/defenses/purify.py`, imported on use)."""
+    from advinspect.core.defenses.purify import Purify
+
+    return Purify.from_path(path)
+
+
+TRANSFORMS: dict[str, tuple[Any, type]] = {
     "jpeg": (JPEG, int), "bits": (BitDepth, int), "median": (MedianSmoothing, int), "noise": (GaussianNoise, float),
+    "purify": (_purify, str),
 }
 
 
