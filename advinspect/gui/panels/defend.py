@@ -42,7 +42,8 @@ class DefendPanel(Panel):
         self.form = ParamForm()
         self.form.set_params_type(defend.Config)
         self.form.widget("defense").setToolTip(self.form.widget("defense").toolTip() + "\n\ntransforms: jpeg:QUALITY, "
-                                               "bits:DEPTH, median:WINDOW, noise:SIGMA, applied left to right")
+                                               "bits:DEPTH, median:WINDOW, noise:SIGMA, purify:GENERATOR (a generator file: "
+                                               "Defense-GAN projection, R × L steps below), applied left to right")
         self.form.changed.connect(self.schedule_preview)
         layout.addWidget(self.form)
         self.preview_graphics = pg.GraphicsLayoutWidget()
