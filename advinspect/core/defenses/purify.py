@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advinspect.core.defenses.transforms import Transform
 from advinspect.core.errors import AdvInspectError, ModelLoadError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 
@@ -244,9 +243,10 @@ def project(generator: Generator, x_unit: torch.Tensor, *, restarts: int, steps:
         return images[pick], errors.min(0).values
 
 
-class Purify(Transform):
+class Purify:
     """x -> G(z*): random (the restarts), not differentiable (an inner optimisation), so the
-    adaptive mode attacks it with BPDA and EOT."""
+    adaptive mode attacks it with BPDA and EOT. It has the `transforms.Transform` interface
+    without importing it: transforms.py loads this module when `purify:` is asked for."""
 
     name: ClassVar[str] = "purify"
     differentiable: ClassVar[bool] = False
@@ -273,8 +273,8 @@ class Purify(Transform):
         return f"purify by {name} (R {self.restarts} × L {self.steps})"
 
 
-def configure(transforms: list[Transform], input_shape: tuple[int, ...] | None, *, restarts: int,
-              steps: int) -> list[Transform]:
+def configure(transforms: list[Any], input_shape: tuple[int, ...] | None, *, restarts: int,
+              steps: int) -> list[Any]:
     """Set R and L on every Purify transform and check its generator fits the model."""
     for t in transforms:
         if isinstance(t, Purify):
