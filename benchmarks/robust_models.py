@@ -67,8 +67,6 @@ def adversarial(defense: str, **extra: float) -> callable:
         result = train_defense(config, x, y, SPEC, "advinspect.zoo.digits:DigitsCNN")
         for note in result.notes:
             print(f"  note: {note}")
-        if result.certificate is not None:
-            adversarial.certificate = result.certificate  # type: ignore[attr-defined]
         return result.module
     return make
 

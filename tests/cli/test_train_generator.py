@@ -16,7 +16,8 @@ def test_train_a_generator_then_purify_through_it(small_set, tmp_path, capsys):
     capsys.readouterr()
     assert main(["defend", str(DEMO_MODEL), str(small_set), "--defense", f"purify:{gen}", "--purify-restarts", "2",
                  "--purify-steps", "5"]) == 0
-    assert "purify by gen.pt (R 2 × L 5)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "purify by gen.pt (R 2 × L 5)" in out and "purify costs about" in out
 
 
 def test_a_generator_of_another_shape_is_one_line(tmp_path, small_set, capsys):

@@ -268,6 +268,12 @@ class Purify:
         self.generator.module = self.generator.module.to(x.device)  # a no-op once it is there
         return project(self.generator, x, restarts=self.restarts, steps=self.steps, lr=self.lr, rng=generator)[0]
 
+    def time_note(self, n_images: int = 100) -> str:
+        """The cost, measured: purifying is an optimisation per image, paid on every forward pass."""
+        seconds = estimate_seconds(self.generator, n_images, restarts=self.restarts, steps=self.steps)
+        return (f"purify costs about {seconds:.1f} s per {n_images} images at R {self.restarts} × L {self.steps} "
+                "here, on every forward pass (an attack pays it at every step)")
+
     def describe(self) -> str:
         name = self.generator.path.name if self.generator.path else "generator"
         return f"purify by {name} (R {self.restarts} × L {self.steps})"

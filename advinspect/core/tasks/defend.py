@@ -51,7 +51,7 @@ class Result:
         line = f"defended model: {s['defense']}{' (adaptive attacks)' if s['adaptive'] else ''}"
         if "accuracy" in s:
             line += f"; accuracy {s['accuracy']:.4f} on {len(self.images)} images"
-        return [line]
+        return [line] + [t.time_note() for t in self.clf.transforms if hasattr(t, "time_note")]
 
     def to_dict(self) -> dict[str, Any]:
         return {"summary": self.summary()}
