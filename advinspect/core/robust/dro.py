@@ -116,10 +116,12 @@ class CertificateCurve:
 
 def certificate_curve(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor, *, gamma: float,
                       steps: int, step_size: float | None = None, bounds: tuple[float, float] | None = None,
-                      factors: tuple[float, ...] = (8.0, 4.0, 2.0, 1.5, 1.0), batch: int = 256) -> CertificateCurve:
+                      factors: tuple[float, ...] = (8.0, 4.0, 2.0, 1.5, 1.0, 0.75, 0.5),
+                      batch: int = 256) -> CertificateCurve:
     """E[phi_gamma] at the training gamma, and for gamma' = factor·gamma the inner maximisers'
-    mean transport cost rho(gamma') and loss (only gamma' >= gamma: below it the inner problem of
-    a model trained at gamma need not be concave). Inner problems get twice the training steps."""
+    mean transport cost rho(gamma') and loss. Each point is a distribution at that transport cost,
+    so the bound must lie above all of them, also below gamma (there the ascent may find less than
+    the worst case, which only makes the point lower). Inner problems get twice the training steps."""
     def inner(g: float) -> tuple[float, float, float]:
         costs, losses = [], []
         for i in range(0, len(x), batch):

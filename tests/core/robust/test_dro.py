@@ -60,9 +60,11 @@ def test_certificate_bounds_the_empirical_worst_case_on_a_smooth_model(data):
     model = smooth_net().eval()
     curve = certificate_curve(model, *data, gamma=2.0, steps=40)
     assert curve.holds and curve.n == 60
-    assert curve.rho == sorted(curve.rho)  # gamma' = 8, 4, 2, 1.5, 1 × gamma: larger budget as gamma' falls
+    assert curve.rho == sorted(curve.rho)  # gamma' = 8 ... 0.5 × gamma: a larger budget as gamma' falls
     assert all(e >= curve.clean_loss for e in curve.empirical_loss)
-    assert curve.certificate[-1] == pytest.approx(curve.empirical_loss[-1], rel=1e-4)  # tight at the training gamma
+    at = curve.gammas.index(2.0)
+    assert curve.certificate[at] == pytest.approx(curve.empirical_loss[at], rel=1e-4)  # tight at the training gamma
+    assert curve.empirical_loss[-1] < curve.certificate[-1] - 1e-3  # strictly below it elsewhere
     assert curve.figure().png.startswith(b"\x89PNG")
 
 
@@ -82,6 +84,6 @@ def test_train_dro_reports_the_certificate_and_flags_non_smooth_models(data, rel
                                          "eps": 0.1, "val_attack_size": 10})
     result = train_defense(config, *data, ModelSpec(input_shape=(1, 8, 8), labels=("a", "b", "c")), net)
     summary = result.summary()
-    assert summary["dro_certificate"]["n"] == 15 and len(summary["dro_certificate"]["rho"]) == 5
+    assert summary["dro_certificate"]["n"] == 15 and len(summary["dro_certificate"]["rho"]) == 7
     warned = [n for n in result.notes if "assumes a smooth loss" in n]
     assert bool(warned) == relu and (not warned or "ReLU" in warned[0])
