@@ -184,8 +184,8 @@ def _check_shape(name: str, clf: Any, shape: tuple[int, ...]) -> None:
                               f"{tuple(shape)}")
 
 
-def _plan(inputs: Inputs, config: Config) -> tuple[list[int], Any, Any, Any]:
-    """(targets, seeds, references or None, generator): checked before any descent step."""
+def _plan(inputs: Inputs, config: Config) -> tuple[list[int], Any, Any]:
+    """(targets, seeds, references or None): every input checked before any descent step."""
     import torch
 
     clf = inputs.clf
@@ -243,7 +243,7 @@ def _plan(inputs: Inputs, config: Config) -> tuple[list[int], Any, Any, Any]:
         if images is None or len(images) < config.per_class:
             raise AdvInspectError(f"image seeds need at least {config.per_class} image(s) (--per-class)")
         seeds = images.tensor()[: config.per_class].repeat(len(classes), 1, 1, 1)
-    return targets, seeds, references, generator
+    return targets, seeds, references
 
 
 def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
@@ -252,7 +252,7 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
 
     from advinspect.core.robust import synthesis as engine
 
-    targets_list, seeds, references, _ = _plan(inputs, config)
+    targets_list, seeds, references = _plan(inputs, config)
     targets = torch.as_tensor(targets_list, dtype=torch.long)
     shape = tuple(seeds.shape[1:])
     eps = config.eps if config.eps is not None else engine.default_eps(shape)
