@@ -160,7 +160,8 @@ def part_dro(m: dict[str, TorchClassifier], n: int, gamma: float) -> None:
 
 
 # --- purification ------------------------------------------------------------------------------
-def part_purify(m: dict[str, TorchClassifier], n: int, restarts: int, steps: int, eps: float) -> None:
+def part_purify(m: dict[str, TorchClassifier], n: int, restarts: int, steps: int, eps: float,
+                attack_steps: int) -> None:
     from advinspect.core.defenses.purify import (
         Purify,
         error_histogram,
@@ -188,8 +189,8 @@ def part_purify(m: dict[str, TorchClassifier], n: int, restarts: int, steps: int
     started = time.perf_counter()
     print(f"  clean accuracy: model {float((clf.predict(x) == y).float().mean()):.4f}, purified (R 10 × L 200) "
           f"{float((full.predict(x) == y).float().mean()):.4f} ({time.perf_counter() - started:.0f} s)")
-    attack = get_attack("pgd").from_values({"eps": eps, "steps": 20})
-    print(f"  PGD-20 Linf eps {eps}, purification R {restarts} × L {steps}:")
+    attack = get_attack("pgd").from_values({"eps": eps, "steps": attack_steps})
+    print(f"  PGD-{attack_steps} Linf eps {eps}, purification R {restarts} × L {steps}:")
     undefended = attack.run(clf, x, y, seed=0)
     print(f"    undefended model          robust accuracy {undefended.summary()['robust_accuracy']:.4f}")
     adversarials = {}
@@ -216,6 +217,7 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=4, help="purification restarts during the attacks")
     parser.add_argument("--steps", type=int, default=100, help="purification steps during the attacks")
     parser.add_argument("--eps", type=float, default=0.1)
+    parser.add_argument("--attack-steps", type=int, default=20, help="PGD steps against purification")
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
@@ -226,7 +228,7 @@ def main() -> None:
     if "dro" in parts:
         part_dro(m, args.n, args.gamma)
     if "purify" in parts:
-        part_purify(m, args.n, args.restarts, args.steps, args.eps)
+        part_purify(m, args.n, args.restarts, args.steps, args.eps, args.attack_steps)
     print(f"total {time.perf_counter() - started:.0f} s")
 
 
