@@ -290,8 +290,10 @@ def configure(transforms: list[Any], input_shape: tuple[int, ...] | None, *, res
 
 
 def estimate_seconds(generator: Generator, n_images: int, *, restarts: int, steps: int, probe_steps: int = 5) -> float:
-    """Seconds to purify `n_images` once, from a few timed steps on a small batch."""
+    """Seconds to purify `n_images` once, from a few timed steps on a small batch (after an
+    untimed one: the first optimiser step of a process pays for imports)."""
     x = torch.rand(min(n_images, 16), *generator.shape)
+    project(generator, x, restarts=restarts, steps=1)
     t0 = time.perf_counter()
     project(generator, x, restarts=restarts, steps=probe_steps)
     per_image_step = (time.perf_counter() - t0) / (len(x) * probe_steps)
