@@ -17,6 +17,9 @@ Defenses, selected by name (`DEFENSES`):
                     by double backpropagation.
   spectral_norm     every Conv/Linear weight divided by its largest singular value
                     (torch.nn.utils.parametrizations.spectral_norm), baked in when training ends.
+  dro               Wasserstein DRO by WRM (Sinha et al. 2018, `core/robust/dro.py`): CE on
+                    argmax loss(x') − gamma·||x'−x||²/2; after training, the certificate against
+                    the empirical worst-case loss over rho on the validation split (`certificate`).
 
 Everything works in the model's pixel space: mean/std normalization is applied by a wrapper during
 training, exactly as the Classifier applies it at use, so epsilons mean the same here and in the
@@ -69,6 +72,7 @@ class TrainingResult:
     n_train: int = 0
     n_val: int = 0
     seconds: float = 0.0
+    certificate: Any = None  # dro: core.robust.dro.CertificateCurve on the validation split
 
     def classifier(self, device: str | torch.device = "cpu") -> TorchClassifier:
         """The trained model as a Classifier (a copy: the result's module stays trainable)."""
@@ -92,6 +96,7 @@ class TrainingResult:
             "n_train": self.n_train,
             "n_val": self.n_val,
             "seconds": round(self.seconds, 3),
+            **({"dro_certificate": self.certificate.to_dict()} if self.certificate is not None else {}),
         }
 
 
@@ -328,6 +333,16 @@ def _objective(run: _Run, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ep
         (grad,) = torch.autograd.grad(ce, x_in, create_graph=True)  # per-sample input gradients
         penalty = grad.flatten(1).pow(2).sum(1).mean()
         return ce / len(x) + c.gp_lambda * penalty, out
+    if name == "dro":
+        from advinspect.core.robust.dro import default_step, wrm_adversary
+
+        _set_mode(model, False)
+        x_adv = wrm_adversary(model, x, y, gamma=c.dro_gamma, steps=c.dro_steps,
+                              step_size=c.dro_step_size or default_step(c.dro_gamma),
+                              bounds=run.bounds if c.dro_clip else None)
+        _set_mode(model, True)
+        out = model(x_adv)
+        return F.cross_entropy(out, y), out
     out = model(x)  # standard, spectral_norm (the parametrization does the work), eps = 0 warm-up
     return F.cross_entropy(out, y), out
 
@@ -529,6 +544,11 @@ def _train(config: TrainingConfig, x_all: torch.Tensor, y_all: torch.Tensor, spe
     if state["cancelled"] and done.best_state is None:
         notes.append("cancelled before the first epoch ended: the model is partly trained")
     _restore_best(done, config, state["cancelled"])
+    certificate = None
+    if config.defense == "dro":
+        notes += _dro_notes(config, done.model.net)
+        if len(x_val) and not state["cancelled"]:
+            certificate = _dro_certificate(config, done.model, x_val, y_val, bounds)
     final = done.model.net
     if config.defense == "spectral_norm":
         remove_spectral_norm(final)
@@ -546,8 +566,37 @@ def _train(config: TrainingConfig, x_all: torch.Tensor, y_all: torch.Tensor, spe
         module=final, spec=spec, config=config, history=history, best_epoch=done.best_epoch,
         cancelled=state["cancelled"], catastrophic_overfitting=bool(co),
         catastrophic_overfitting_epoch=co[0]["epoch"] if co else None, notes=notes,
-        n_train=len(x_tr), n_val=len(x_val), seconds=time.perf_counter() - started,
+        n_train=len(x_tr), n_val=len(x_val), seconds=time.perf_counter() - started, certificate=certificate,
     )
+
+
+def _dro_notes(config: TrainingConfig, net: nn.Module) -> list[str]:
+    """Where WRM's certificate does not apply: non-smooth layers, clipping."""
+    from advinspect.core.robust.dro import non_smooth_layers
+
+    notes = []
+    rough = non_smooth_layers(net)
+    if rough:
+        notes.append(f"warning: DRO's certificate assumes a smooth loss, but the model has {', '.join(rough)} "
+                     "(the reference uses ELU): the certificate curve is then not a guarantee")
+    if config.dro_clip:
+        notes.append("warning: dro_clip keeps x' in the value range, outside the certificate's assumptions")
+    return notes
+
+
+def _dro_certificate(config: TrainingConfig, model: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor,
+                     bounds: tuple[float, float]) -> Any:
+    from advinspect.core.robust.dro import certificate_curve
+
+    _set_mode(model, False)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    try:
+        return certificate_curve(model, x_val[:512], y_val[:512], gamma=config.dro_gamma, steps=config.dro_steps,
+                                 step_size=config.dro_step_size, bounds=bounds if config.dro_clip else None)
+    finally:
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
 
 
 def _restore_best(phase: _Phase, config: TrainingConfig, cancelled: bool = False) -> None:

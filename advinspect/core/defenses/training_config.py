@@ -18,6 +18,7 @@ DEFENSES: dict[str, str] = {
     "distillation": "defensive distillation at temperature T (Papernot et al. 2016)",
     "gradient_penalty": "input-gradient norm penalty by double backprop (Ross & Doshi-Velez 2018)",
     "spectral_norm": "spectral normalization of every conv/linear layer",
+    "dro": "Wasserstein DRO, WRM: train on argmax loss(x') - gamma·||x'-x||²/2 (Sinha et al. 2018)",
 }
 ADVERSARIAL = frozenset({"fgsm", "pgd", "trades"})
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class TrainingConfig:
                              min=0.0, max=0.99)
     temperature: float = param(20.0, "distillation temperature T", min=1.0, max=1e4)
     gp_lambda: float = param(1.0, "gradient penalty weight lambda", min=0.0, max=1e6)
+    dro_gamma: float = param(1.0, "DRO: the penalty gamma of the Lagrangian (larger: closer to x, a smaller "
+                                  "Wasserstein ball); must be > 0", min=0.0, max=1e6)
+    dro_steps: int = param(15, "DRO: gradient-ascent steps of the inner maximisation", min=1, max=1000)
+    dro_step_size: float | None = param(None, "DRO: inner ascent step; empty: 1/(2·gamma)", min=0.0, max=1e6)
+    dro_clip: bool = param(False, "DRO: clip x' to the value range (outside the certificate's assumptions)")
     co_drop: float = param(0.2, "catastrophic overfitting: flagged when FGSM accuracy holds while "
                                 "PGD accuracy falls this far below its best, or trails FGSM by twice it",
                            min=0.0, max=1.0)
@@ -68,6 +74,8 @@ class TrainingConfig:
     def check(self) -> None:
         if self.defense not in DEFENSES:
             raise AdvInspectError(f"unknown defense {self.defense!r}; available: {', '.join(DEFENSES)}")
+        if self.dro_gamma <= 0:
+            raise AdvInspectError(f"dro_gamma must be > 0 (the Lagrangian penalty), got {self.dro_gamma:g}")
 
     @property
     def adversarial(self) -> bool:

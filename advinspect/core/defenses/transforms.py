@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -38,6 +38,8 @@ class Transform:
 
 @dataclass(frozen=True)
 class JPEG(Transform):
+    """JPEG compression at a quality of 1-100 (Das et al. 2017); not differentiable (BPDA)."""
+
     quality: int = 75
     name: ClassVar[str] = "jpeg"
     differentiable: ClassVar[bool] = False
@@ -92,6 +94,8 @@ class MedianSmoothing(Transform):
 
 @dataclass(frozen=True)
 class GaussianNoise(Transform):
+    """Additive Gaussian noise of standard deviation SIGMA in [0, 1] units; random (EOT)."""
+
     sigma: float = 0.1
     name: ClassVar[str] = "noise"
     random: ClassVar[bool] = True
@@ -105,8 +109,16 @@ class GaussianNoise(Transform):
         return f"Gaussian noise sigma {self.sigma}"
 
 
-TRANSFORMS: dict[str, tuple[type[Transform], type]] = {
+def _purify(path: str = "") -> Transform:
+    """purify:GENERATOR — Defense-GAN projection (`core/defenses/purify.py`, imported on use)."""
+    from advinspect.core.defenses.purify import Purify
+
+    return Purify.from_path(path)
+
+
+TRANSFORMS: dict[str, tuple[Any, type]] = {
     "jpeg": (JPEG, int), "bits": (BitDepth, int), "median": (MedianSmoothing, int), "noise": (GaussianNoise, float),
+    "purify": (_purify, str),
 }
 
 
@@ -116,6 +128,9 @@ def available_defenses() -> list[str]:
     lines = []
     for name, (cls, kind) in TRANSFORMS.items():
         doc = (cls.__doc__ or "").strip().splitlines()
+        if not isinstance(cls, type):  # a factory such as purify: its docstring says it all
+            lines.append(doc[0] if doc else name)
+            continue
         fields = [f for f in dataclasses.fields(cls)] if dataclasses.is_dataclass(cls) else []
         value = f":{fields[0].name.upper()}" if fields else ""
         lines.append(f"{name}{value}  {doc[0] if doc else kind.__name__}")

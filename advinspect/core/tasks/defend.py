@@ -17,10 +17,14 @@ from advinspect.core.tasks.base import Images, probabilities, with_plugins
 
 @dataclass(frozen=True)
 class Config:
-    defense: str = param("jpeg:75", "transforms left to right, e.g. jpeg:75,bits:4,median:3,noise:0.1")
+    defense: str = param("jpeg:75", "transforms left to right, e.g. jpeg:75,bits:4,median:3,noise:0.1,"
+                         "purify:GENERATOR")
     adaptive: bool = param(False, "attack adaptively: BPDA through non-differentiable transforms, EOT over random ones")
     eot_samples: int = param(8, "EOT samples per gradient step", min=1, max=1024)
     seed: int = param(0, "seed of the random transforms", min=0)
+    purify_restarts: int = param(10, "purify: random restarts R of the projection onto the generator", min=1,
+                                 max=1000)
+    purify_steps: int = param(200, "purify: gradient steps L per restart", min=1, max=100_000)
 
 
 @dataclass
@@ -47,17 +51,20 @@ class Result:
         line = f"defended model: {s['defense']}{' (adaptive attacks)' if s['adaptive'] else ''}"
         if "accuracy" in s:
             line += f"; accuracy {s['accuracy']:.4f} on {len(self.images)} images"
-        return [line]
+        return [line] + [t.time_note() for t in self.clf.transforms if hasattr(t, "time_note")]
 
     def to_dict(self) -> dict[str, Any]:
         return {"summary": self.summary()}
 
 
 def defended(clf: Any, config: Config) -> Any:
+    from advinspect.core.defenses.purify import configure
     from advinspect.core.defenses.transforms import DefendedClassifier, parse_defense
 
     with_plugins()
-    return DefendedClassifier(clf, parse_defense(config.defense), adaptive=config.adaptive,
+    transforms = configure(parse_defense(config.defense), clf.spec.input_shape, restarts=config.purify_restarts,
+                           steps=config.purify_steps)
+    return DefendedClassifier(clf, transforms, adaptive=config.adaptive,
                               eot_samples=config.eot_samples, seed=config.seed)
 
 

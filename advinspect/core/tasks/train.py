@@ -43,13 +43,27 @@ class Result:
             best = "  *best" if row.get("best") else ""
             lines.append(f"{row['phase']} epoch {row['epoch']:>3}: loss {row['loss']:.4f}, val clean "
                          f"{row['val_clean_accuracy']:.4f}, val PGD {pgd}{flag}{best}")
-        lines += [f"note: {note}" for note in self.training.notes]
+        lines += [note if note.startswith("warning: ") else f"note: {note}" for note in self.training.notes]
+        if self.training.certificate is not None:
+            c = self.training.certificate
+            lines.append(f"DRO certificate (gamma {c.gamma:g}, {c.n} validation images): worst-case loss <= "
+                         f"{c.phi:.4f} + {c.gamma:g}·rho; empirical worst case "
+                         + ", ".join(f"{e:.4f} at rho {r:.3g}" for r, e in sorted(zip(c.rho, c.empirical_loss, strict=True)))
+                         + ("" if c.holds else " — above the bound: the inner maximisation was not solved"))
         if self.cancelled:
             lines.append("cancelled: the best checkpoint so far is kept")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
         return {"summary": self.summary(), "history": self.training.history}
+
+    def report_section(self) -> Any:
+        """Summary lines and, for DRO, the certificate against the empirical worst case over rho."""
+        from advinspect.core.report.sections import Section
+
+        c = self.training.certificate
+        return Section(f"Training ({self.training.config.defense})", lines=self.summary_text(),
+                       figures=[c.figure()] if c is not None else [])
 
 
 def run(inputs: Inputs, config: TrainingConfig, *, progress: Progress = NO_PROGRESS,

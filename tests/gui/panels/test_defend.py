@@ -21,7 +21,8 @@ def _wait(qtbot, signal, action):
 
 def test_the_form_is_the_config(window: MainWindow) -> None:
     panel = window.defend_panel
-    assert panel.form.field_names() == ["defense", "adaptive", "eot_samples", "seed"]
+    assert panel.form.field_names() == ["defense", "adaptive", "eot_samples", "seed", "purify_restarts",
+                                       "purify_steps"]
     assert panel.config() == defend.Config()
     panel.set_defense("bits:4,median:3", adaptive=True, eot_samples=4)
     assert panel.config() == defend.Config(defense="bits:4,median:3", adaptive=True, eot_samples=4)
