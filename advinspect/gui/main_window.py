@@ -15,7 +15,15 @@ from PySide6.QtGui import (
     QDropEvent,
     QKeySequence,
 )
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QProgressBar, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QScrollArea,
+    QWidget,
+)
 
 from advinspect import __version__
 from advinspect.gui import dialogs
@@ -32,6 +40,7 @@ from advinspect.gui.panels.images import ImagesPanel
 from advinspect.gui.panels.inspector import InspectorView
 from advinspect.gui.panels.log import LogPanel
 from advinspect.gui.panels.model import ModelPanel
+from advinspect.gui.panels.runs import RunsPanel
 from advinspect.gui.panels.saliency import SaliencyPanel
 from advinspect.gui.panels.train import TrainPanel
 from advinspect.gui.session import Session
@@ -50,6 +59,8 @@ from advinspect.gui.theme import THEMES, apply_theme
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
 STATE_VERSION = 1
+MAX_DOCK_MIN_HEIGHT = 220  # docks share a screen column: a taller form scrolls
+MAX_DOCK_MIN_WIDTH = 320
 
 SHORTCUTS = """\
 Ctrl+O        open a model
@@ -97,12 +108,13 @@ class MainWindow(QMainWindow):
         self.certify_panel = CertifyPanel(self.session, self)
         self.compare_panel = ComparePanel(self.session, self)
         self.train_panel = TrainPanel(self.session, self)
+        self.runs_panel = RunsPanel(self.session, self)
         for panel in (self.attack_panel, self.evaluate_panel, self.compare_panel):
             panel.visible_indices = self.images_panel.visible_indices
         self.panels = [self.model_panel, self.images_panel, self.attack_panel, self.confidence_panel,
                        self.log_panel, self.saliency_panel, self.evaluate_panel, self.robustness_panel,
                        self.histograms_panel, self.calibration_panel, self.defend_panel, self.detect_panel,
-                       self.certify_panel, self.compare_panel, self.train_panel]
+                       self.certify_panel, self.compare_panel, self.train_panel, self.runs_panel]
         self._arrange_docks()
         self._make_actions()
         self._make_menus()
@@ -115,7 +127,24 @@ class MainWindow(QMainWindow):
         self._restore_settings()
 
     # --- layout ----------------------------------------------------------------------------
+    def _fit_docks(self) -> None:
+        """A dock whose form is taller or wider than a small screen scrolls instead of pushing the
+        window past it (the first window must fit 1280×800 with the Run button on screen)."""
+        for panel in self.panels:
+            body = panel.widget()
+            if body is None or isinstance(body, QScrollArea):
+                continue
+            hint = body.minimumSizeHint()
+            if hint.height() > MAX_DOCK_MIN_HEIGHT or hint.width() > MAX_DOCK_MIN_WIDTH:
+                scroll = QScrollArea()
+                scroll.setObjectName(f"{panel.objectName()}_scroll")
+                scroll.setWidgetResizable(True)
+                scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+                panel.setWidget(scroll)
+                scroll.setWidget(body)
+
     def _arrange_docks(self) -> None:
+        self._fit_docks()
         left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
                                Qt.DockWidgetArea.BottomDockWidgetArea)
         self.addDockWidget(left, self.images_panel)
@@ -135,6 +164,7 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(previous, panel)
             previous = panel
         self.tabifyDockWidget(self.model_panel, self.saliency_panel)
+        self.tabifyDockWidget(self.saliency_panel, self.runs_panel)
         self.tabifyDockWidget(self.log_panel, self.robustness_panel)
         self.tabifyDockWidget(self.robustness_panel, self.histograms_panel)
         self.tabifyDockWidget(self.histograms_panel, self.calibration_panel)
@@ -142,11 +172,15 @@ class MainWindow(QMainWindow):
             panel.raise_()
         self.setCorner(Qt.Corner.BottomLeftCorner, left)
         self.setCorner(Qt.Corner.BottomRightCorner, right)
-        self.resize(1440, 900)
-        self.resizeDocks([self.images_panel, self.attack_panel], [330, 400], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.images_panel, self.model_panel], [520, 340], Qt.Orientation.Vertical)
-        self.resizeDocks([self.attack_panel, self.confidence_panel], [560, 300], Qt.Orientation.Vertical)
-        self.resizeDocks([self.log_panel], [150], Qt.Orientation.Vertical)
+        width, height = first_size(self.screen().availableGeometry() if self.screen() is not None else None)
+        self.resize(width, height)
+        side = max(260, min(400, width // 4))
+        self.resizeDocks([self.images_panel, self.attack_panel], [side - 40, side], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.images_panel, self.model_panel], [height * 55 // 100, height * 35 // 100],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.attack_panel, self.confidence_panel], [height * 60 // 100, height * 30 // 100],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.log_panel], [max(140, height // 5)], Qt.Orientation.Vertical)
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -178,6 +212,14 @@ class MainWindow(QMainWindow):
         self.export_action = self._action("&Export Report…", self.export_report, "Ctrl+E",
                                           "the last attack's samples as HTML/PDF report, CSV, JSON and PNGs")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.save_workspace_action = self._action("&Save Workspace…", self.ask_save_workspace, "Ctrl+S",
+                                                  "save the model reference, images, every run and the layout")
+        self.open_workspace_action = self._action("Open &Workspace…", self.ask_open_workspace, "Ctrl+Shift+O",
+                                                  "reopen a saved workspace (the model's sha256 is checked)")
+        self.import_results_action = self._action("Import &Results…", self.ask_import_results, None,
+                                                  "a results.json (attack) or evaluation.json from the CLI, as a run")
+        self.save_model_action = self._action("Save Model &As…", self.ask_save_model, None,
+                                              "save the model in use (e.g. a trained one) as TorchScript, .pt2 or ONNX")
         self.run_action = self._action("&Run Attack", self.attack_panel.run, "Ctrl+R",
                                        "run the chosen attack on the selected images")
         self.cancel_action = self._action("&Cancel", self.session.cancel, Qt.Key.Key_Escape,
@@ -205,6 +247,9 @@ class MainWindow(QMainWindow):
         self.recent_images_menu.aboutToShow.connect(lambda: self._fill_recent(self.recent_images_menu, "images"))
         file_menu.addMenu(self.recent_models_menu)
         file_menu.addMenu(self.recent_images_menu)
+        file_menu.addSeparator()
+        file_menu.addActions([self.save_model_action, self.open_workspace_action, self.save_workspace_action,
+                              self.import_results_action])
         file_menu.addSeparator()
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
@@ -247,16 +292,18 @@ class MainWindow(QMainWindow):
         s.busy_changed.connect(self._on_busy)
         s.job_changed.connect(lambda name: self.job_label.setText(f"running: {name}" if name else "ready"))
         s.model_changed.connect(self._on_model)
+        s.model_needs_options.connect(self._ask_model_options)
         s.images_changed.connect(self._on_images)
         s.attack_started.connect(lambda _name: (self.run_action.setEnabled(False), self._on_busy(True)))
         s.attack_finished.connect(lambda _outcome: self.run_action.setEnabled(True))
 
     # --- start-up and session events ---------------------------------------------------------
     def start(self, model: str | None = None, images: list[str] | None = None, demo: bool = False,
-              trust_pickle: bool = False) -> None:
-        """Begin loading (attack registry, model, images) in the worker; the window stays live."""
+              trust_pickle: bool = False, options: dict | None = None) -> None:
+        """Begin loading (attack registry, model, images) in the worker; the window stays live.
+        `options`: the command line's model flags (open.Config fields)."""
         self._on_busy(True)
-        self.session.start(model, list(images or []), demo, trust_pickle)
+        self.session.start(model, list(images or []), demo, trust_pickle, options)
 
     def _on_busy(self, busy: bool) -> None:
         # The attack dock has its own determinate bar; an animated one here would only cost paints.
@@ -270,6 +317,22 @@ class MainWindow(QMainWindow):
         self.device_label.setText(f"device: {s.info.get('device', '?')}")
         if s.model_path:
             add_recent(self.settings, "models", s.model_path)
+        from advinspect.core.save_model import saveable
+
+        reason = saveable(s.clf)
+        self.save_model_action.setEnabled(reason is None)
+        self.save_model_action.setStatusTip(reason or "save the model in use as TorchScript, .pt2 or ONNX")
+        set_json(self.settings, "model/options", s.model_options)
+
+    def _ask_model_options(self, path: str, message: str, tried: dict) -> None:
+        """A file that needs more than it says: the model dialog, then open it with what it gives."""
+        from advinspect.gui import model_dialog
+
+        options = model_dialog.ask_model_options(self, path, message, dict(tried))
+        if options is None:
+            self.session.log("info", f"{Path(path).name} not opened: {message}")
+            return
+        self.session.open_model(path, options=options)
 
     def _on_images(self) -> None:
         for source in self.session.sources:
@@ -304,6 +367,49 @@ class MainWindow(QMainWindow):
         if path:
             self.settings.setValue("last_dir", path)
             self.session.open_images([path])
+
+    def ask_save_model(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save model as", self._last_dir(),
+                                              "TorchScript (*.pt);;torch.export (*.pt2);;ONNX (*.onnx)")
+        if path:
+            self.save_model(path)
+
+    def save_model(self, path: str) -> Any:
+        """Save the model in use on the worker (export and a reload check take seconds)."""
+        from advinspect.core.save_model import save_model
+
+        clf = self.session.clf
+
+        def job(progress, cancel) -> str:
+            return str(save_model(clf, path))
+
+        return self.session.run_job("save model", job, lambda saved: self.session.log("info", f"model saved to {saved}"),
+                                    error_title="Cannot save the model")
+
+    def ask_save_workspace(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Save workspace into folder", self._last_dir())
+        if path:
+            self.save_workspace(path)
+
+    def ask_open_workspace(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open workspace folder", self._last_dir())
+        if path:
+            self.open_workspace(path)
+
+    def ask_import_results(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import results", self._last_dir(), "Results (*.json)")
+        if path:
+            self.session.import_run(path)
+
+    def save_workspace(self, folder: str) -> Path | None:
+        from advinspect.gui.workspace_io import save_workspace
+
+        return save_workspace(self, folder)
+
+    def open_workspace(self, folder: str) -> Any:
+        from advinspect.gui.workspace_io import open_workspace
+
+        return open_workspace(self, folder)
 
     def _last_dir(self) -> str:
         return text(self.settings, "last_dir", str(Path.home()))
@@ -376,6 +482,9 @@ class MainWindow(QMainWindow):
         if state:
             self.restoreState(QByteArray(state), STATE_VERSION)
         self.set_theme(text(s, "theme", system_theme()))
+        options = get_json(s, "model/options", {})
+        if isinstance(options, dict):
+            self.session.model_options.update({str(k): dict(v) for k, v in options.items() if isinstance(v, dict)})
         self.attack_panel.restore(get_json(s, "attack/last", {}))
 
     def save_settings(self) -> None:
@@ -434,6 +543,15 @@ class MainWindow(QMainWindow):
             item.clear()
         event.accept()
         self.closed.emit()
+
+
+def first_size(available: Any) -> tuple[int, int]:
+    """The first window size: 1440×900 where it fits, else the available screen area (a 1280×800
+    laptop keeps the Run button on screen), never below a usable minimum."""
+    if available is None:
+        return 1280, 760
+    # the frame (title bar, borders) comes on top of the size given to resize()
+    return max(800, min(1440, available.width() - 16)), max(560, min(900, available.height() - 40))
 
 
 def system_theme() -> str:
