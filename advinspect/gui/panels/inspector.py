@@ -191,7 +191,7 @@ class InspectorView(QWidget):
             self._delta = None
             self._signed = None
             self.metrics = None
-            self.titles[1].setText("adversarial (not attacked)")
+            self.titles[1].setText(s.adversarial_title(s.current) if self._x is not None else "adversarial")
             self.titles[2].setText("perturbation")
             self.metrics_label.setText("Linf – · L2 – · L0 – · PSNR –")
             return
@@ -203,12 +203,10 @@ class InspectorView(QWidget):
         psnr = "∞" if math.isinf(m["psnr"]) else f"{m['psnr']:.1f} dB"
         self.metrics_label.setText(
             f"Linf {m['linf']:.4f} · L2 {m['l2']:.4f} · L0 {m['l0']} · PSNR {psnr}")
-        result = s.results.get(s.current)
         if live:
             self.titles[1].setText("adversarial (running…)")
-        elif result is not None:
-            pred = s.label_name(int(result.adv_probs.argmax()))
-            self.titles[1].setText(f"adversarial ({result.attack}) → {pred}")
+        else:
+            self.titles[1].setText(s.adversarial_title(s.current))
         if self.auto_gain.isChecked():
             self._fit_gain()
         self._update_levels()
