@@ -225,6 +225,8 @@ class MainWindow(QMainWindow):
         self.cancel_action = self._action("&Cancel", self.session.cancel, Qt.Key.Key_Escape,
                                           "cancel the running job (stops within one step) and every queued one")
         self.reset_layout_action = self._action("&Reset Layout", self.reset_layout)
+        self.fit_action = self._action("&Fit Images", self.inspector.fit, "Ctrl+0",
+                                       "show the whole image in each inspector view")
         self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts, "F1")
         self.about_action = self._action("&About advinspect", self.show_about)
         self.plugins_action = self._action("&Plugins", self.show_plugins)
@@ -258,7 +260,7 @@ class MainWindow(QMainWindow):
         for panel in self.panels:
             view_menu.addAction(panel.toggleViewAction())
         view_menu.addSeparator()
-        view_menu.addAction(self.reset_layout_action)
+        view_menu.addActions([self.fit_action, self.reset_layout_action])
         theme_menu = view_menu.addMenu("&Theme")
         theme_menu.addActions(list(self.theme_actions.values()))
         run_menu = bar.addMenu("&Run")
@@ -458,6 +460,7 @@ class MainWindow(QMainWindow):
             panel.setFloating(False)
             panel.show()
         self.restoreState(self.default_state, STATE_VERSION)
+        QTimer.singleShot(0, self.inspector.fit)  # the central area changed size: whole images again
 
     def show_shortcuts(self) -> None:
         dialogs.inform(self, "Keyboard shortcuts", SHORTCUTS)

@@ -202,3 +202,30 @@ def test_workspace_round_trip_same_runs_same_numbers(qtbot, make_window, tmp_pat
     third.open_workspace(str(folder))
     assert third.session.clf is None and len(third.session.runs) == 2
     assert third.errors and "has changed since the workspace was saved" in third.errors[0][1]
+
+
+def test_inspector_shows_whole_equal_images_and_gain_changes_colours_only(qtbot, window: MainWindow) -> None:
+    inspector = window.inspector
+    run_attack(qtbot, window, "fgsm", {"eps": "0.2"}, [0])
+    window.session.set_current(0)
+    qtbot.waitUntil(lambda: inspector.items[2].image is not None)
+    sizes = {(round(v.width()), round(v.height())) for v in inspector.views}
+    assert len(sizes) == 1  # three equal views
+
+    def whole_image_everywhere() -> bool:
+        return all(x0 <= 0 and y0 <= 0 and x1 >= 32 and y1 >= 32
+                   for x0, y0, x1, y1 in (inspector.visible_rect(k) for k in range(3)))
+
+    qtbot.waitUntil(whole_image_everywhere)
+    ranges = [inspector.visible_rect(k) for k in range(3)]
+    image = inspector.items[2].image
+    for value in (0, 150, 300, 40):
+        inspector.gain.setValue(value)
+    assert [inspector.visible_rect(k) for k in range(3)] == ranges  # no zoom
+    assert inspector.items[2].image is image  # the same image, other colour levels
+    lo, hi = inspector.items[2].getLevels()
+    assert lo == pytest.approx(-hi) and hi == pytest.approx(1 / 10 ** 0.4, rel=1e-3)
+    inspector.views[0].scaleBy((4, 4))  # the user zooms in; Reset Layout then Fit show everything again
+    window.reset_layout()
+    inspector.fit()
+    qtbot.waitUntil(whole_image_everywhere)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from advinspect.gui.session import Session
 from advinspect.gui.widgets.imaging import norms, signed_perturbation, to_display
@@ -26,11 +26,6 @@ LIVE_INTERVAL_MS = 100  # previews arrive up to 20/s; redrawing more than 10/s o
 def to_uint8(img: np.ndarray) -> np.ndarray:
     """[0, 1] floats to uint8: pyqtgraph then skips its float level scaling on every redraw."""
     return (img * 255 + 0.5).astype(np.uint8)
-
-
-def perturbation_indices(delta: np.ndarray, limit: float) -> np.ndarray:
-    """Signed change mapped to colormap indices 0..255 (127.5 = no change, ends at ±limit)."""
-    return np.clip((delta / limit + 1.0) * 127.5, 0, 255).astype(np.uint8)
 
 
 def gain_from_slider(value: int) -> float:
@@ -68,6 +63,17 @@ class InspectorView(QWidget):
         for view in self.views[1:]:
             view.setXLink(self.views[0])
             view.setYLink(self.views[0])
+        for view in self.views:
+            # No automatic ranging: with linked views each auto-range added its padding to the
+            # others', and every new image or gain change zoomed out further. `fit()` ranges.
+            view.disableAutoRange()
+        grid = self.graphics.ci.layout
+        for column in range(3):  # three equal views, whatever their titles say
+            grid.setColumnStretchFactor(column, 1)
+            grid.setColumnPreferredWidth(column, 1)
+        for title in self.titles:
+            title.setMaximumWidth(1)  # a long title wraps its column no wider than the others
+            title.setSizePolicy(pg.QtWidgets.QSizePolicy.Policy.Ignored, pg.QtWidgets.QSizePolicy.Policy.Fixed)
         self.items[2].setLookupTable(DIVERGING.getLookupTable(nPts=256))
         layout.addLayout(self._controls())
         self.readout = QLabel(" ")
@@ -107,6 +113,11 @@ class InspectorView(QWidget):
         self.gain_label = QLabel()
         self.gain_label.setMinimumWidth(90)
         row.addWidget(self.gain_label)
+        fit = QPushButton("Fit")
+        fit.setObjectName("inspector_fit")
+        fit.setToolTip("show the whole image in each view")
+        fit.clicked.connect(self.fit)
+        row.addWidget(fit)
         self.auto_gain = QCheckBox("auto")
         self.auto_gain.setObjectName("gain_auto")
         self.auto_gain.setChecked(True)
@@ -122,10 +133,23 @@ class InspectorView(QWidget):
     def _on_user_zoom(self, *_: object) -> None:
         self._fit_view = False
 
+    def fit(self) -> None:
+        """Show the whole image in each of the three views (View → Fit, and until the user zooms)."""
+        self._fit_view = True
+        if self._x is None:
+            return
+        height, width = self._x.shape[1:]
+        self.views[0].setRange(xRange=(0, width), yRange=(0, height), padding=0.02)
+
+    def visible_rect(self, view_index: int) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of the image area a view shows, for tests and the readout."""
+        (x0, x1), (y0, y1) = self.views[view_index].viewRange()
+        return x0, y0, x1, y1
+
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
         if self._fit_view and self._x is not None:
-            self.views[0].autoRange(padding=0.02)
+            QTimer.singleShot(0, self.fit)  # after the layout has given the views their sizes
 
     def _fit_gain(self) -> None:
         """Gain so the colour scale ends at the perturbation's Linf (1 when there is none)."""
@@ -179,7 +203,7 @@ class InspectorView(QWidget):
             self._shape = x.shape
             self._fit_view = True
         if self._fit_view:
-            self.views[0].autoRange(padding=0.02)
+            self.fit()
         self._show_adversarial(s.adversarial(s.current))
 
     def _show_adversarial(self, adv: np.ndarray | None, live: bool = False) -> None:
@@ -198,6 +222,7 @@ class InspectorView(QWidget):
         self.items[1].setImage(to_uint8(to_display(adv, s.value_range)), levels=(0, 255), autoLevels=False)
         self._delta = (adv - self._x).astype(np.float32)
         self._signed = signed_perturbation(self._delta)
+        self.items[2].setImage(self._signed, autoLevels=False)  # once per image; the gain sets levels only
         self.metrics = norms(self._x, adv, s.value_range)
         m = self.metrics
         psnr = "∞" if math.isinf(m["psnr"]) else f"{m['psnr']:.1f} dB"
@@ -217,7 +242,7 @@ class InspectorView(QWidget):
         lo, hi = self.session.value_range
         limit = (hi - lo) / gain
         if self._signed is not None:
-            self.items[2].setImage(perturbation_indices(self._signed, limit), levels=(0, 255), autoLevels=False)
+            self.items[2].setLevels((-limit, limit))  # colours only: the image and the view stay
             self.titles[2].setText(f"perturbation (blue − / red +, ±{limit:.3g})")
 
     # --- pixel readout ---------------------------------------------------------------------
