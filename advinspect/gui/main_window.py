@@ -200,6 +200,18 @@ class MainWindow(QMainWindow):
         export_report(self.session, self, last,
                       remember=lambda folder: self.settings.setValue("export/folder", folder))
 
+    def export_runs_report(self, folder: str | None = None, open_when_done: bool = True) -> Any:
+        """The report of the runs selected in the Runs dock (all runs when none is selected)."""
+        from advinspect.gui.export import export_runs_report
+
+        runs = self.runs_panel.selected_runs() or list(self.session.runs)
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Write the runs report into folder",
+                                                      text(self.settings, "export/folder") or self._last_dir())
+            if not folder:
+                return None
+        return export_runs_report(self.session, self, folder, runs, open_when_done=open_when_done)
+
     def _make_actions(self) -> None:
         self.open_model_action = self._action("Open &Model…", self.ask_open_model, QKeySequence.StandardKey.Open,
                                               "open a PyTorch (.pt, .pt2, TorchScript) or ONNX model")
@@ -211,6 +223,9 @@ class MainWindow(QMainWindow):
                                              "the digits CNN and its labelled test images")
         self.export_action = self._action("&Export Report…", self.export_report, "Ctrl+E",
                                           "the last attack's samples as HTML/PDF report, CSV, JSON and PNGs")
+        self.export_runs_action = self._action("Export R&uns Report…", lambda: self.export_runs_report(), "Ctrl+Shift+E",
+                                               "the selected runs (all when none is selected) as one HTML report "
+                                               "with a reproduce section")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.save_workspace_action = self._action("&Save Workspace…", self.ask_save_workspace, "Ctrl+S",
                                                   "save the model reference, images, every run and the layout")
@@ -253,7 +268,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.save_model_action, self.open_workspace_action, self.save_workspace_action,
                               self.import_results_action])
         file_menu.addSeparator()
-        file_menu.addAction(self.export_action)
+        file_menu.addActions([self.export_action, self.export_runs_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         view_menu = bar.addMenu("&View")

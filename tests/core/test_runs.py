@@ -166,3 +166,22 @@ def test_import_cli_results(tmp_path: Path) -> None:
     path.write_text("[1, 2]")
     with pytest.raises(WorkspaceError, match="not a results file"):
         workspace.import_results(path)
+
+
+def test_report_of_runs_with_comparison_and_reproduce_command(tmp_path: Path) -> None:
+    from advinspect.core.run_report import reproduce_command, write_runs_report
+
+    store = _store()
+    first = store.runs[0]
+    first.model = {"path": "/m/digits.pt", "name": "digits.pt", "sha256": "ab" * 32, "arch": "pkg.mod:Net"}
+    assert reproduce_command(first, ["imgs/"]) == ("advinspect attack /m/digits.pt imgs/ --arch pkg.mod:Net "
+                                                    "--attack pgd --eps 0.1 --norm linf --out OUT")
+    assert "--defense jpeg:75 --adaptive" in reproduce_command(store.runs[1], ["imgs/"])
+    x = np.zeros((4, 1, 8, 8), dtype=np.float32)
+    path = write_runs_report(tmp_path / "report.html", list(store), names=["a.png", "b.png", "c.png", "d.png"], x=x)
+    html = path.read_text()
+    assert "comparison: attack pgd eps 0.1 vs attack cw eps 0.1" in html
+    assert "same adversarial class on 1/2" in html and "differ on images 2" in html
+    assert "defense: jpeg:75 (adaptive attacks)" in html and "sha256 abababababababab" in html
+    assert html.count("data:image/png;base64,") == 2  # one image grid per attack run
+    assert "<td>d.png</td>" in html and "misclassified" in html

@@ -103,7 +103,7 @@ def test_train_off_on_onnx_and_save_model_as(qtbot, window: MainWindow, tmp_path
     assert not window.save_model_action.isEnabled() and "ONNX" in window.save_model_action.statusTip()
 
 
-def test_results_are_kept_as_runs_and_compared(qtbot, window: MainWindow) -> None:
+def test_results_are_kept_as_runs_and_compared(qtbot, window: MainWindow, tmp_path: Path) -> None:
     s = window.session
     fgsm = run_attack(qtbot, window, "fgsm", {"eps": "0.2"}, [0, 1, 2])
     pgd = run_attack(qtbot, window, "pgd", {"eps": "0.1", "steps": 3}, [0, 1])
@@ -146,6 +146,16 @@ def test_results_are_kept_as_runs_and_compared(qtbot, window: MainWindow) -> Non
     np.testing.assert_array_equal(s.adversarial(3), evaluation.evaluation.x_adv[3])
     assert "not attacked" not in window.inspector.titles[1].text
     assert window.errors == []
+    # the report of the selected runs: each run, the evaluation's plots, how to reproduce them
+    panel.select_ids([r.id for r in s.runs])
+    folder = tmp_path / "report"
+    window.export_runs_report(str(folder), open_when_done=False)
+    qtbot.waitUntil(lambda: (folder / "runs.json").exists() and not s.busy, timeout=LOAD_TIMEOUT_MS)
+    html = (folder / "report.html").read_text()
+    assert "PGD naive" in html and "attack fgsm eps 0.2" in html and "robustness" in html
+    assert f"advinspect attack {DEMO_MODEL}" in html and "--attack fgsm --eps 0.2" in html
+    assert "advinspect evaluate" in html and "--attack pgd --eps 0,0.1 --steps 3" in html
+    assert json.loads((folder / "runs.json").read_text())["runs"][1]["name"] == "PGD naive"
 
 
 def test_first_window_fits_a_1280x800_screen(make_window) -> None:
