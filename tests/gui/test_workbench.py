@@ -214,7 +214,8 @@ def test_workspace_round_trip_same_runs_same_numbers(qtbot, make_window, tmp_pat
     assert third.errors and "has changed since the workspace was saved" in third.errors[0][1]
 
 
-def test_inspector_shows_whole_equal_images_and_gain_changes_colours_only(qtbot, window: MainWindow) -> None:
+def test_inspector_shows_whole_equal_images_and_gain_changes_colours_only(qtbot, window: MainWindow,
+                                                                         tmp_path: Path) -> None:
     inspector = window.inspector
     run_attack(qtbot, window, "fgsm", {"eps": "0.2"}, [0])
     window.session.set_current(0)
@@ -235,6 +236,15 @@ def test_inspector_shows_whole_equal_images_and_gain_changes_colours_only(qtbot,
     assert inspector.items[2].image is image  # the same image, other colour levels
     lo, hi = inspector.items[2].getLevels()
     assert lo == pytest.approx(-hi) and hi == pytest.approx(1 / 10 ** 0.4, rel=1e-3)
+    # copy and save what each view shows
+    from PySide6.QtGui import QGuiApplication
+
+    assert inspector.copy_image(2)
+    assert QGuiApplication.clipboard().image().size() == inspector.view_image(2).size()
+    saved = inspector.save_image(1, str(tmp_path / "adv.png"))
+    from PIL import Image
+
+    assert np.asarray(Image.open(saved).convert("L")).shape == (32, 32)
     inspector.views[0].scaleBy((4, 4))  # the user zooms in; Reset Layout then Fit show everything again
     window.reset_layout()
     inspector.fit()

@@ -8,11 +8,23 @@ follows the attack's previews while it runs.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from advinspect.gui.session import Session
 from advinspect.gui.widgets.imaging import norms, signed_perturbation, to_display
@@ -20,6 +32,7 @@ from advinspect.gui.widgets.imaging import norms, signed_perturbation, to_displa
 DIVERGING = pg.ColorMap(pos=[0.0, 0.5, 1.0], color=[(33, 102, 172), (247, 247, 247), (178, 24, 43)])
 
 
+VIEW_NAMES = ("original", "adversarial", "perturbation")
 LIVE_INTERVAL_MS = 100  # previews arrive up to 20/s; redrawing more than 10/s only costs the GUI
 
 
@@ -94,6 +107,14 @@ class InspectorView(QWidget):
         for view in self.views:
             view.sigRangeChangedManually.connect(self._on_user_zoom)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse)
+        self.graphics.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.graphics.customContextMenuRequested.connect(self._context_menu)
+        self.hovered = 1  # the view Ctrl+C copies: the last one under the mouse (the adversarial at first)
+        copy = QAction("Copy Image", self)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        copy.triggered.connect(lambda: self.copy_image(self.hovered))
+        self.addAction(copy)
         session.current_changed.connect(self.refresh)
         session.images_changed.connect(self.refresh)
         session.preview_changed.connect(self._on_preview)
@@ -257,7 +278,57 @@ class InspectorView(QWidget):
             return row, col
         return None
 
+    # --- copy / save what a view shows -----------------------------------------------------
+    def view_image(self, index: int) -> QImage | None:
+        """The image view `index` shows (colours as shown: the perturbation with its colormap)."""
+        item = self.items[index]
+        if item.image is None:
+            return None
+        return item.getPixmap().toImage()
+
+    def copy_image(self, index: int) -> bool:
+        image = self.view_image(index)
+        if image is None:
+            return False
+        QGuiApplication.clipboard().setImage(image)
+        self.session.log("info", f"copied the {VIEW_NAMES[index]} image ({image.width()}×{image.height()})")
+        return True
+
+    def save_image(self, index: int, path: str | None = None) -> str | None:
+        image = self.view_image(index)
+        if image is None:
+            return None
+        if path is None:
+            s = self.session
+            stem = Path(s.images.names[s.current]).stem if s.images is not None and s.current >= 0 else "image"
+            path, _ = QFileDialog.getSaveFileName(self, f"Save the {VIEW_NAMES[index]} image",
+                                                  f"{stem}_{VIEW_NAMES[index]}.png", "PNG (*.png)")
+            if not path:
+                return None
+        if not image.save(path, "PNG"):
+            self.session.error.emit("Cannot save the image", f"could not write {path}", "")
+            return None
+        self.session.log("info", f"saved the {VIEW_NAMES[index]} image to {path}")
+        return path
+
+    def _view_at(self, scene_pos: QPointF) -> int | None:
+        return next((k for k, v in enumerate(self.views) if v.sceneBoundingRect().contains(scene_pos)), None)
+
+    def _context_menu(self, pos) -> None:  # noqa: ANN001 (QPoint)
+        index = self._view_at(self.graphics.mapToScene(pos))
+        if index is None:
+            return
+        menu = QMenu(self)
+        menu.addAction(f"Copy {VIEW_NAMES[index]} image", lambda: self.copy_image(index))
+        menu.addAction(f"Save {VIEW_NAMES[index]} image…", lambda: self.save_image(index))
+        menu.addSeparator()
+        menu.addAction("Fit", self.fit)
+        menu.exec(self.graphics.mapToGlobal(pos))
+
     def _on_mouse(self, scene_pos: QPointF) -> None:
+        view = self._view_at(scene_pos)
+        if view is not None:
+            self.hovered = view
         for index in range(len(self.views)):
             hit = self.pixel_at(index, scene_pos)
             if hit is not None:
