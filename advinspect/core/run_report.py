@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from advinspect.core.report.sections import Figure, Section, Table, figure_from_array, image_grid, write_sections_report
+from advinspect.core.report.sections import (
+    Figure,
+    Section,
+    Table,
+    figure_from_array,
+    image_grid,
+    write_sections_report,
+)
 from advinspect.core.runs import Run
 
 MAX_ROWS = 200  # per-image rows in a run's table; the JSON keeps them all
