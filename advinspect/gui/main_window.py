@@ -16,6 +16,7 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -301,6 +302,14 @@ class MainWindow(QMainWindow):
         status.addWidget(self.job_label, 1)
         status.addPermanentWidget(self.model_label)
         status.addPermanentWidget(self.device_label)
+        self.device_box = QComboBox()
+        self.device_box.setObjectName("status_device_choice")
+        self.device_box.setToolTip("where the model runs: auto (a GPU when there is one), cpu, or cuda:N; "
+                                   "changing it reopens the model")
+        self.device_box.addItems(["auto", "cpu"])
+        self.device_box.setCurrentText(self.session.device if self.session.device in ("auto", "cpu") else "auto")
+        self.device_box.textActivated.connect(self.set_device)
+        status.addPermanentWidget(self.device_box)
 
     def _connect_session(self) -> None:
         s = self.session
@@ -309,6 +318,7 @@ class MainWindow(QMainWindow):
         s.busy_changed.connect(self._on_busy)
         s.job_changed.connect(lambda name: self.job_label.setText(f"running: {name}" if name else "ready"))
         s.model_changed.connect(self._on_model)
+        s.defense_changed.connect(self._on_model)
         s.model_needs_options.connect(self._ask_model_options)
         s.images_changed.connect(self._on_images)
         s.attack_started.connect(lambda _name: (self.run_action.setEnabled(False), self._on_busy(True)))
@@ -329,9 +339,12 @@ class MainWindow(QMainWindow):
     def _on_model(self) -> None:
         s = self.session
         name = Path(s.model_path).name if s.model_path else "in-memory model"
-        self.setWindowTitle(f"advinspect — {name}")
-        self.model_label.setText(f"model: {name} ({s.info.get('format', '?')})")
+        defense = f" [defense: {s.defense['text']}{', adaptive' if s.defense.get('adaptive') else ''}]" \
+            if s.defense else ""
+        self.setWindowTitle(f"advinspect — {name}{defense}")
+        self.model_label.setText(f"model: {name} ({s.info.get('format', '?')}){defense}")
         self.device_label.setText(f"device: {s.info.get('device', '?')}")
+        self._fill_devices()
         if s.model_path:
             add_recent(self.settings, "models", s.model_path)
         from advinspect.core.save_model import saveable
@@ -340,6 +353,30 @@ class MainWindow(QMainWindow):
         self.save_model_action.setEnabled(reason is None)
         self.save_model_action.setStatusTip(reason or "save the model in use as TorchScript, .pt2 or ONNX")
         set_json(self.settings, "model/options", s.model_options)
+
+    def _fill_devices(self) -> None:
+        """auto, cpu and one entry per CUDA device (torch is loaded once a model is open)."""
+        import sys
+
+        torch = sys.modules.get("torch")
+        count = torch.cuda.device_count() if torch is not None and torch.cuda.is_available() else 0
+        wanted = ["auto", "cpu", *(f"cuda:{i}" for i in range(count))]
+        if [self.device_box.itemText(i) for i in range(self.device_box.count())] != wanted:
+            self.device_box.blockSignals(True)
+            self.device_box.clear()
+            self.device_box.addItems(wanted)
+            self.device_box.blockSignals(False)
+        self.device_box.setCurrentText(self.session.device)
+
+    def set_device(self, device: str) -> None:
+        """Run the model on `device` from now on: the model file is reopened there."""
+        s = self.session
+        if device == s.device:
+            return
+        s.device = device
+        s.log("info", f"device set to {device}")
+        if s.model_path:
+            s.open_model(s.model_path)
 
     def _ask_model_options(self, path: str, message: str, tried: dict) -> None:
         """A file that needs more than it says: the model dialog, then open it with what it gives."""

@@ -249,3 +249,33 @@ def test_inspector_shows_whole_equal_images_and_gain_changes_colours_only(qtbot,
     window.reset_layout()
     inspector.fit()
     qtbot.waitUntil(whole_image_everywhere)
+
+
+def test_defense_in_the_title_runs_survive_it_and_errors_are_one_line(qtbot, window: MainWindow) -> None:
+    s = window.session
+    images = list(range(6))
+    undefended = run_attack(qtbot, window, "fgsm", {"eps": "0.2"}, images)
+    window.defend_panel.set_defense("bits:4", adaptive=False)
+    with qtbot.waitSignal(s.defense_changed, timeout=LOAD_TIMEOUT_MS):
+        window.defend_panel.apply_button.click()
+    assert "[defense: bits:4]" in window.windowTitle() and "bits:4" in window.model_label.text()
+    naive = run_attack(qtbot, window, "fgsm", {"eps": "0.2"}, images)
+    assert [r.verb for r in s.runs] == ["attack", "defend", "attack"]
+    before, _, after = s.runs.runs
+    assert before.result is undefended and after.result is naive and after.defense["text"] == "bits:4"
+    window.runs_panel.select_ids([before.id])  # the undefended attack is still there to compare
+    np.testing.assert_array_equal(s.adversarial(0), undefended.attack.x_adv[0])
+    # the log: one line per error, the details on demand
+    log = window.log_panel
+    s.log("error", "Cannot open x.pt: broken", "Traceback (most recent call last):\n  line 1\nValueError")
+    last = log.view.document().blockCount() - 1
+    assert log.view.document().findBlockByNumber(last).text().endswith("broken [double-click for details]")
+    assert "ValueError" in log.show_details(last)
+
+
+def test_trace_plots_the_loss_else_a_margin_else_says_none() -> None:
+    from advinspect.gui.panels.attack import trace_value_key
+
+    assert trace_value_key([{"step": 1, "loss": 0.5, "confidence": 0.9}]) == "loss"
+    assert trace_value_key([{"step": 1, "loss": None, "margin": 2.0}]) == "margin"
+    assert trace_value_key([{"step": 1, "confidence": 0.9}]) is None  # DeepFool: the title says so

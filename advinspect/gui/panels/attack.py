@@ -39,6 +39,15 @@ def format_eta(seconds: float) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s left"
 
 
+def trace_value_key(trace: list[dict[str, float | None]]) -> str | None:
+    """The per-iteration value to plot above the confidence: the loss, else a margin (minimal-norm
+    attacks), else None when the attack recorded neither (then the plot says so)."""
+    for key in ("loss", "margin"):
+        if any(t.get(key) is not None and np.isfinite(float(t[key])) for t in trace):
+            return key
+    return None
+
+
 class AttackPanel(Panel):
     object_name = "AttackDock"
     title = "Attack"
@@ -140,7 +149,7 @@ class AttackPanel(Panel):
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setMinimumHeight(180)
         self.loss_plot = self.plots.addPlot(row=0, col=0)
-        self.loss_plot.setLabel("left", "loss")
+        self.loss_plot.setLabel("left", "loss (mean)")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
         self.conf_plot = self.plots.addPlot(row=1, col=0)
         self.conf_plot.setLabel("left", "true-class conf.")
@@ -148,6 +157,11 @@ class AttackPanel(Panel):
         self.conf_plot.setYRange(0, 1)
         self.conf_plot.showGrid(x=True, y=True, alpha=0.2)
         self.conf_plot.setXLink(self.loss_plot)
+        for plot in (self.loss_plot, self.conf_plot):
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).enableAutoSIPrefix(False)  # plain values, never "(x0.001)"
+        self.conf_plot.setToolTip("mean over the images still being attacked at each iteration: "
+                                  "images that flipped early leave the average")
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#e8743b", width=2))
         self.conf_curve = self.conf_plot.plot(pen=pg.mkPen("#4c8bd6", width=2))
         self._redraw = QTimer(self)  # live points and progress: at most ten redraws a second
@@ -312,8 +326,16 @@ class AttackPanel(Panel):
         if not trace:
             return
         self.trace_x = [float(t.get("step", i + 1)) for i, t in enumerate(trace)]
-        self.trace_loss = [float(t.get("loss", np.nan)) for t in trace]
-        self.trace_conf = [float(t.get("confidence", np.nan)) for t in trace]
+        key = trace_value_key(trace)
+        self.trace_loss = [np.nan if t.get(key) is None else float(t[key]) for t in trace] if key else \
+            [np.nan] * len(trace)
+        self.trace_conf = [np.nan if t.get("confidence") is None else float(t["confidence"]) for t in trace]
+        heading = self.loss_plot.titleLabel.text.split(":")[0]
+        if key is None:  # e.g. DeepFool records no loss: say so instead of an empty plot
+            self.loss_plot.setTitle(f"{heading}: no loss recorded (see the confidence below)")
+        else:
+            self.loss_plot.setTitle(f"{heading}: {key} per iteration (mean over images still attacked)")
+        self.loss_plot.setLabel("left", f"{key or 'loss'} (mean)")
         self._draw()
 
     def _draw(self) -> None:
