@@ -182,6 +182,14 @@ class Session(QObject):
         result = self.results.get(i)
         return None if result is None else result.status
 
+    def adversarial_prediction(self, i: int) -> int | None:
+        """The class the shown adversarial of image `i` gets (the selected run's, else the latest attack's)."""
+        run = self.shown_run()
+        if run is not None:
+            return run.adv_prediction(i)
+        result = self.results.get(i)
+        return None if result is None else int(result.adv_probs.argmax())
+
     def shown_run(self) -> Run | None:
         """The selected run when it has adversarials of the images loaded now (its indices mean them)."""
         run = self.selected_run

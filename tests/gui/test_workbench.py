@@ -279,3 +279,31 @@ def test_trace_plots_the_loss_else_a_margin_else_says_none() -> None:
     assert trace_value_key([{"step": 1, "loss": 0.5, "confidence": 0.9}]) == "loss"
     assert trace_value_key([{"step": 1, "loss": None, "margin": 2.0}]) == "margin"
     assert trace_value_key([{"step": 1, "confidence": 0.9}]) is None  # DeepFool: the title says so
+
+
+def test_images_dock_filters_by_class_and_name_on_a_large_set(qtbot, make_window) -> None:
+    from advinspect.core.tasks.base import Images
+
+    window = make_window(start=False)
+    s = window.session
+    n = 20_000
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % 10
+    images = Images(rng.random((n, 1, 8, 8), dtype=np.float32), labels, [f"img_{i:05d}.png" for i in range(n)],
+                    [f"/data/img_{i:05d}.png" for i in range(n)])
+    probs = np.eye(10, dtype=np.float32)[(labels + (np.arange(n) % 7 == 0)) % 10]
+    s._set_images(images, probs)  # what a finished load commits
+    panel = window.images_panel
+    assert len(panel.visible_indices()) == n and panel.class_box.count() == 11
+    panel.class_box.setCurrentIndex(panel.class_box.findData(3))
+    assert len(panel.visible_indices()) == n // 10 and all(labels[i] == 3 for i in panel.visible_indices())
+    panel.set_search("img_0001")  # img_00010 … img_00019: those of class 3
+    assert panel.visible_indices() == [13]
+    panel.set_filter("wrong")
+    assert panel.visible_indices() == []  # 13 % 7 != 0: predicted right
+    panel.set_search("")
+    panel.set_filter("all")
+    panel.class_box.setCurrentIndex(0)
+    assert len(panel.visible_indices()) == n
+    # only the thumbnails drawn are made
+    assert len(panel.model._thumbs) < 2_000

@@ -227,16 +227,15 @@ class AttackPanel(Panel):
         if self._current_name is not None and self.form.params_type is not None:
             self.saved[self._current_name] = self.form.values()
         state = dict(self.saved)
-        state["_attack"] = {"name": self._current_name, "seed": self.seed.value(),
-                            "scope": self.scope.currentText()}
+        # the image scope is not kept: a remembered "all" made the next Ctrl+R start CW on every image
+        state["_attack"] = {"name": self._current_name, "seed": self.seed.value()}
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
         self.saved = {k: v for k, v in state.items() if isinstance(v, dict)}
         extra = self.saved.get("_attack", {})
         self.seed.setValue(int(extra.get("seed", 0) or 0))
-        scope = self.scope.findText(str(extra.get("scope", "selection")))
-        self.scope.setCurrentIndex(max(0, scope))
+        self.scope.setCurrentIndex(0)  # always the selection at start
         if self.session.attacks:
             self._current_name = None
             self._fill_attacks()
