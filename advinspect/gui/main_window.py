@@ -62,6 +62,8 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All
 STATE_VERSION = 1
 MAX_DOCK_MIN_HEIGHT = 220  # docks share a screen column: a taller form scrolls
 MAX_DOCK_MIN_WIDTH = 320
+LEFT_DOCK_MIN_WIDTH = 240
+RIGHT_DOCK_MIN_WIDTH = 300
 
 SHORTCUTS = """\
 Ctrl+O        open a model
@@ -123,6 +125,7 @@ class MainWindow(QMainWindow):
         self.model_panel.add_actions(self.open_model_action, self.recent_models_menu)
         self._connect_session()
         self.default_state = self.saveState(STATE_VERSION)
+        self._restored_state = False
         self.theme = "light"
         self._closed = False
         self._restore_settings()
@@ -165,23 +168,48 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(previous, panel)
             previous = panel
         self.tabifyDockWidget(self.model_panel, self.saliency_panel)
-        self.tabifyDockWidget(self.saliency_panel, self.runs_panel)
         self.tabifyDockWidget(self.log_panel, self.robustness_panel)
         self.tabifyDockWidget(self.robustness_panel, self.histograms_panel)
         self.tabifyDockWidget(self.histograms_panel, self.calibration_panel)
+        self.tabifyDockWidget(self.calibration_panel, self.runs_panel)  # wide: list | details and curves
         for panel in (self.attack_panel, self.model_panel, self.log_panel):
             panel.raise_()
+        QTimer.singleShot(0, self._readable_tabs)
         self.setCorner(Qt.Corner.BottomLeftCorner, left)
         self.setCorner(Qt.Corner.BottomRightCorner, right)
         width, height = first_size(self.screen().availableGeometry() if self.screen() is not None else None)
         self.resize(width, height)
-        side = max(260, min(400, width // 4))
+        for panel in self.panels:  # forms scroll (_fit_docks); a floor keeps their labels readable
+            area = self.dockWidgetArea(panel)
+            if area in (left, right):
+                panel.setMinimumWidth(RIGHT_DOCK_MIN_WIDTH if area == right else LEFT_DOCK_MIN_WIDTH)
+        self._size_docks()
+        self._sized_on_show = False
+
+    def _size_docks(self) -> None:
+        """Dock sizes for the window's size: a quarter of the width each side, the centre the rest."""
+        width, height = self.width(), self.height()
+        side = max(RIGHT_DOCK_MIN_WIDTH, min(440, width // 4))
         self.resizeDocks([self.images_panel, self.attack_panel], [side - 40, side], Qt.Orientation.Horizontal)
         self.resizeDocks([self.images_panel, self.model_panel], [height * 55 // 100, height * 35 // 100],
                          Qt.Orientation.Vertical)
         self.resizeDocks([self.attack_panel, self.confidence_panel], [height * 60 // 100, height * 30 // 100],
                          Qt.Orientation.Vertical)
-        self.resizeDocks([self.log_panel], [max(140, height // 5)], Qt.Orientation.Vertical)
+        self.resizeDocks([self.log_panel], [max(160, height * 32 // 100)], Qt.Orientation.Vertical)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._sized_on_show and not self._restored_state:
+            self._sized_on_show = True  # docks get their sizes once the window has its real size
+            QTimer.singleShot(0, self._size_docks)
+
+    def _readable_tabs(self) -> None:
+        """Dock tabs show their whole titles and scroll ("At…/Eval…/Defe…" said nothing)."""
+        from PySide6.QtWidgets import QTabBar
+
+        for bar in self.findChildren(QTabBar):
+            bar.setElideMode(Qt.TextElideMode.ElideNone)
+            bar.setUsesScrollButtons(True)
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -513,6 +541,7 @@ class MainWindow(QMainWindow):
             panel.show()
         self.restoreState(self.default_state, STATE_VERSION)
         QTimer.singleShot(0, self.inspector.fit)  # the central area changed size: whole images again
+        QTimer.singleShot(0, self._readable_tabs)
 
     def show_shortcuts(self) -> None:
         dialogs.inform(self, "Keyboard shortcuts", SHORTCUTS)
@@ -535,12 +564,13 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray(geometry))
         state = get_bytes(s, "window/state")
         if state:
-            self.restoreState(QByteArray(state), STATE_VERSION)
+            self._restored_state = bool(self.restoreState(QByteArray(state), STATE_VERSION))
         self.set_theme(text(s, "theme", system_theme()))
         options = get_json(s, "model/options", {})
         if isinstance(options, dict):
             self.session.model_options.update({str(k): dict(v) for k, v in options.items() if isinstance(v, dict)})
         self.attack_panel.restore(get_json(s, "attack/last", {}))
+        QTimer.singleShot(0, self._readable_tabs)
 
     def save_settings(self) -> None:
         s = self.settings

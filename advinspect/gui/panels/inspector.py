@@ -58,6 +58,7 @@ class InspectorView(QWidget):
         self.caption = QLabel("Loading…")
         self.caption.setObjectName("inspector_caption")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setWordWrap(True)
         layout.addWidget(self.caption)
         self.graphics = pg.GraphicsLayoutWidget()
         layout.addWidget(self.graphics, 1)
@@ -84,8 +85,7 @@ class InspectorView(QWidget):
         for column in range(3):  # three equal views, whatever their titles say
             grid.setColumnStretchFactor(column, 1)
             grid.setColumnPreferredWidth(column, 1)
-        for title in self.titles:
-            title.setMaximumWidth(1)  # a long title wraps its column no wider than the others
+        for title in self.titles:  # a long title must not widen its column: the views stay equal
             title.setSizePolicy(pg.QtWidgets.QSizePolicy.Policy.Ignored, pg.QtWidgets.QSizePolicy.Policy.Fixed)
         self.items[2].setLookupTable(DIVERGING.getLookupTable(nPts=256))
         layout.addLayout(self._controls())
@@ -132,7 +132,7 @@ class InspectorView(QWidget):
         self.gain.valueChanged.connect(self._update_levels)
         row.addWidget(self.gain, 1)
         self.gain_label = QLabel()
-        self.gain_label.setMinimumWidth(90)
+        self.gain_label.setMinimumWidth(70)
         row.addWidget(self.gain_label)
         fit = QPushButton("Fit")
         fit.setObjectName("inspector_fit")
@@ -148,6 +148,8 @@ class InspectorView(QWidget):
         row.addWidget(self.auto_gain)
         self.metrics_label = QLabel("Linf – · L2 – · L0 – · PSNR –")
         self.metrics_label.setObjectName("inspector_metrics")
+        self.metrics_label.setWordWrap(True)  # long numbers wrap: they never widen the window
+        self.metrics_label.setMinimumWidth(120)
         row.addWidget(self.metrics_label, 2)
         return row
 

@@ -72,7 +72,7 @@ class RunsPanel(Panel):
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self.refresh)
         layout.addWidget(self.filter)
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter = QSplitter(Qt.Orientation.Horizontal)  # the dock sits in the wide bottom area
         self.list = QListWidget()
         self.list.setObjectName("runs_list")
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -89,6 +89,7 @@ class RunsPanel(Panel):
         self.plot.addLegend(offset=(-10, -10))
         lower_layout.addWidget(self.plot, 1)
         splitter.addWidget(lower)
+        splitter.setSizes([260, 640])
         layout.addWidget(splitter, 1)
         row = QHBoxLayout()
         self.delete_button = QPushButton("Delete")
