@@ -257,7 +257,7 @@ class Session(QObject):
                 self.log("warning", str(error))
                 self.trust_needed.emit(path, list(error.findings))
                 return
-            if needs_options(error):
+            if spec is None and needs_options(error):  # an edited spec's error is shown as it is
                 self.log("warning", f"{name}: {error}")
                 self.model_needs_options.emit(path, str(error), dict(options))
                 return

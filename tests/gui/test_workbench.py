@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QRect, Qt
 
 from advinspect.core.data.demo import DEMO_MODEL, DEMO_ONNX
 from advinspect.core.models import load_model
@@ -79,6 +79,11 @@ def test_state_dict_and_bare_torchscript_open_through_the_model_dialog(qtbot, wi
     assert answers.asked[1][2]["input_shape"] == "1,28,28"  # pre-filled with what was tried
     assert s.model_path == str(bare) and read_sidecar(bare).input_shape == (1, 32, 32)  # saved as the sidecar
     assert float((s.probs.argmax(1) == s.images.labels).mean()) == pytest.approx(accuracy)
+    # Grad-CAM cannot hook a TorchScript model's layers: offered disabled, with the reason
+    box = window.saliency_panel.method_box
+    row = box.findData("gradcam")
+    assert row >= 0 and not box.model().item(row).isEnabled() and box.currentData() != "gradcam"
+    assert "TorchScript" in box.itemData(row, Qt.ItemDataRole.ToolTipRole)
     # cancelling the dialog leaves the session as it was, with a line in the log
     monkeypatch.setattr(model_dialog, "ask_model_options", DialogAnswers([]))
     other = tmp_path / "other.pt"
@@ -253,6 +258,15 @@ def test_inspector_shows_whole_equal_images_and_gain_changes_colours_only(qtbot,
 
 def test_defense_in_the_title_runs_survive_it_and_errors_are_one_line(qtbot, window: MainWindow) -> None:
     s = window.session
+    # inline validation: a bad field is outlined as it is typed; eps beyond the value range is flagged
+    attack = window.attack_panel
+    attack.select_attack("fgsm")
+    attack.form.set_values({"eps": "abc"})
+    assert attack.form.invalid == "eps" and attack.form_warning.isVisibleTo(attack)
+    attack.form.set_values({"eps": "8"})
+    assert attack.form.invalid is None and "exceeds the model's value range 0–1" in attack.form_warning.text()
+    attack.form.set_values({"eps": "8/255"})
+    assert attack.validate() == "" and not attack.form_warning.isVisibleTo(attack)
     images = list(range(6))
     undefended = run_attack(qtbot, window, "fgsm", {"eps": "0.2"}, images)
     window.defend_panel.set_defense("bits:4", adaptive=False)

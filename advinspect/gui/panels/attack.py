@@ -72,7 +72,14 @@ class AttackPanel(Panel):
         self.description.setObjectName("attack_description")
         layout.addWidget(self.description)
         self.form = ParamForm()
+        self.form.changed.connect(self.validate)
         layout.addWidget(self.form)
+        self.form_warning = QLabel("")
+        self.form_warning.setObjectName("attack_form_warning")
+        self.form_warning.setWordWrap(True)
+        self.form_warning.setStyleSheet("color: #b9770e")
+        self.form_warning.hide()
+        layout.addWidget(self.form_warning)
         layout.addLayout(self._run_options())
         layout.addLayout(self._buttons())
         self.progress = QProgressBar()
@@ -98,6 +105,7 @@ class AttackPanel(Panel):
         self.trace_conf: list[float] = []
         session.attacks_changed.connect(self._fill_attacks)
         session.model_changed.connect(self._fill_targets)
+        session.model_changed.connect(lambda: self.validate())
         session.progress.connect(self._on_progress)
         session.trace_reset.connect(self._reset_trace)
         session.trace_point.connect(self._add_point)
@@ -220,7 +228,35 @@ class AttackPanel(Panel):
         self.target_box.setEnabled(targeted)
         if not targeted:
             self.target_box.setCurrentIndex(0)
+        self.validate()
         self._update_run_enabled()
+
+    def validate(self) -> str:
+        """Inline check as the user types: the field at fault is outlined with the reason, and an
+        eps larger than the model's whole value range is flagged (a budget in 0–255 units on a
+        0–1 model changes every pixel to anything). Returns the text shown ("" when all is fine)."""
+        from advinspect.core.errors import AdvInspectError
+
+        if self.form.params_type is None:
+            return ""
+        message = ""
+        try:
+            params = self.form.params()
+            self.form.mark_invalid(None)
+        except AdvInspectError as exc:
+            message = str(exc)
+            named = [n for n in self.form.field_names() if message.startswith(n + " ") or f"{n!r}" in message]
+            self.form.mark_invalid(named[0] if named else None, message)
+            params = None
+        eps = getattr(params, "eps", None)
+        norm = str(getattr(params, "norm", "linf"))
+        lo, hi = self.session.value_range
+        if isinstance(eps, (int, float)) and norm == "linf" and eps > hi - lo:
+            message = (f"eps {eps:g} exceeds the model's value range {lo:g}–{hi:g}: every pixel may change "
+                       f"to anything (did you mean {eps / 255:.4g}, i.e. {eps:g}/255?)")
+        self.form_warning.setText(message)
+        self.form_warning.setVisible(bool(message))
+        return message
 
     def state(self) -> dict[str, Any]:
         """Last values per attack and the chosen attack, for QSettings."""
