@@ -589,6 +589,12 @@ class Session(QObject):
             self.evaluation_changed.emit()
             self.custom_filter_changed.emit()
         self.current, self.selection = -1, []
+        # Every view learns of the new images before any dialog runs its own event loop: the
+        # broken-images dialog used to repaint the Images dock against the old rows (IndexError).
+        self.images_changed.emit()
+        if images is not None and len(images):
+            self.set_current(0)
+            self.set_selection([0])
         if images is not None:
             correct = int((probs.argmax(1) == images.labels).sum()) if images.has_labels else None
             acc = f", clean accuracy {correct}/{len(images)}" if correct is not None else ""
@@ -597,10 +603,6 @@ class Session(QObject):
                 self._fail("Some images could not be read",
                            f"{len(images.errors)} file(s) failed; the other {len(images)} loaded",
                            "\n".join(images.errors))
-        self.images_changed.emit()
-        if images is not None and len(images):
-            self.set_current(0)
-            self.set_selection([0])
 
     def _progress_only(self, event: ProgressEvent) -> None:
         self.progress.emit(event.step, event.total, event.message, self._eta(event))

@@ -93,8 +93,24 @@ def test_state_dict_and_bare_torchscript_open_through_the_model_dialog(qtbot, wi
     assert s.model_path == str(bare) and window.errors == []
 
 
-def test_train_off_on_onnx_and_save_model_as(qtbot, window: MainWindow, tmp_path: Path) -> None:
+def test_train_off_on_onnx_and_save_model_as(qtbot, window: MainWindow, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     s = window.session
+    # the broken-images dialog comes after the Images dock knows the new set (no stale rows)
+    folder = tmp_path / "set" / "3"
+    folder.mkdir(parents=True)
+    for path in sorted((Path(s.images.paths[0]).parent.parent / "3").glob("*.png"))[:2]:
+        shutil.copy(path, folder / path.name)
+    (folder / "broken.png").write_bytes(b"not an image")
+    seen: list[tuple[list[int], int]] = []
+    from advinspect.gui import dialogs
+
+    monkeypatch.setattr(dialogs, "show_error", lambda *a: seen.append((window.images_panel.visible_indices(),
+                                                                       s.count)))
+    with qtbot.waitSignal(s.error, timeout=LOAD_TIMEOUT_MS):
+        s.open_images([str(tmp_path / "set")])
+    assert seen == [([0, 1], 2)]
+    window.errors.clear()
     train = window.train_panel
     assert train.run_button.isEnabled() and window.save_model_action.isEnabled()
     saved = tmp_path / "copy.pt2"
