@@ -348,6 +348,7 @@ class MainWindow(QMainWindow):
         s.model_changed.connect(self._on_model)
         s.defense_changed.connect(self._on_model)
         s.model_needs_options.connect(self._ask_model_options)
+        s.evaluation_changed.connect(self._give_results_room)
         s.images_changed.connect(self._on_images)
         s.attack_started.connect(lambda _name: (self.run_action.setEnabled(False), self._on_busy(True)))
         s.attack_finished.connect(lambda _outcome: self.run_action.setEnabled(True))
@@ -381,6 +382,13 @@ class MainWindow(QMainWindow):
         self.save_model_action.setEnabled(reason is None)
         self.save_model_action.setStatusTip(reason or "save the model in use as TorchScript, .pt2 or ONNX")
         set_json(self.settings, "model/options", s.model_options)
+
+    def _give_results_room(self) -> None:
+        """An evaluation arrived: its plots get half the window's height (a 200 px strip hid them)."""
+        if self.session.evaluation is None or self.log_panel.isFloating():
+            return
+        if self.log_panel.height() < self.height() * 45 // 100:
+            self.resizeDocks([self.log_panel], [self.height() // 2], Qt.Orientation.Vertical)
 
     def _fill_devices(self) -> None:
         """auto, cpu and one entry per CUDA device (torch is loaded once a model is open)."""

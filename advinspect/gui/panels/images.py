@@ -6,11 +6,12 @@ a row is found by a dict, so 20,000 images open and refilter in well under a sec
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QItemSelectionModel, QModelIndex, QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPixmap
+from PySide6.QtGui import QAction, QBrush, QColor, QImage, QKeySequence, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QMenu,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -26,7 +28,8 @@ from PySide6.QtWidgets import (
 from advinspect.core.status import FLIPPED, HELD, MISCLASSIFIED, NOT_ATTACKED
 from advinspect.gui.panels import Panel
 from advinspect.gui.session import Session
-from advinspect.gui.widgets.imaging import thumbnail
+from advinspect.gui.widgets.image_actions import copy_image, save_image
+from advinspect.gui.widgets.imaging import thumbnail, to_qimage
 
 FILTERS = ("all", "correct", "wrong", FLIPPED, MISCLASSIFIED, HELD, NOT_ATTACKED)
 THUMB = 64
@@ -196,6 +199,13 @@ class ImagesPanel(Panel):
         self.view.setWordWrap(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setModel(self.model)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        copy = QAction("Copy Image", self.view)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(lambda: self.copy_image(self.session.current))
+        self.view.addAction(copy)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.view.selectionModel().selectionChanged.connect(self._on_selection)
         layout.addWidget(self.view, 1)
@@ -244,6 +254,28 @@ class ImagesPanel(Panel):
             if index != self.filter_box.currentIndex():
                 self.filter_box.setCurrentIndex(index)
             self._rebuild()
+
+    def image_at(self, index: int) -> QImage | None:
+        """Image `index` at full size (its pixels as the model sees them)."""
+        x = self.session.image(index)
+        return None if x is None else to_qimage(x, self.session.value_range)
+
+    def copy_image(self, index: int) -> bool:
+        copied = copy_image(self.image_at(index))
+        if copied:
+            self.session.log("info", f"copied {self.session.images.names[index]}")
+        return copied
+
+    def _context_menu(self, pos: Any) -> None:
+        model_index = self.view.indexAt(pos)
+        if not model_index.isValid():
+            return
+        i = self.model.rows[model_index.row()]
+        name = Path(self.session.images.names[i]).stem
+        menu = QMenu(self.view)
+        menu.addAction("Copy image", lambda: self.copy_image(i))
+        menu.addAction("Save image…", lambda: save_image(self.image_at(i), self, f"{name}.png"))
+        menu.exec(self.view.viewport().mapToGlobal(pos))
 
     def set_class(self, label: int) -> None:
         if label != self.model.label_filter:

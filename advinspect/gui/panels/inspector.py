@@ -13,13 +13,11 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
+from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
-    QMenu,
     QPushButton,
     QSlider,
     QVBoxLayout,
@@ -27,6 +25,12 @@ from PySide6.QtWidgets import (
 )
 
 from advinspect.gui.session import Session
+from advinspect.gui.widgets.image_actions import (
+    copy_image,
+    install_view_menu,
+    item_image,
+    save_image,
+)
 from advinspect.gui.widgets.imaging import norms, signed_perturbation, to_display
 
 DIVERGING = pg.ColorMap(pos=[0.0, 0.5, 1.0], color=[(33, 102, 172), (247, 247, 247), (178, 24, 43)])
@@ -44,6 +48,33 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
 def gain_from_slider(value: int) -> float:
     """Slider 0..300 -> gain 1..1000 on a log scale: small epsilons need large gains."""
     return float(10 ** (value / 100))
+
+
+class ViewTitle(pg.LabelItem):
+    """A view's title that asks for no width: a long title ("adversarial (attack pgd eps 0.1) → 6")
+    must not widen its column, or the three views stop being equal. It wraps to the column."""
+
+    def updateMin(self) -> None:  # noqa: N802 (pyqtgraph's name)
+        height = self.itemRect().height()
+        self.setMinimumWidth(0)
+        self.setMinimumHeight(height)
+        self._sizeHint = {Qt.SizeHint.MinimumSize: (0, height), Qt.SizeHint.PreferredSize: (0, height),
+                          Qt.SizeHint.MaximumSize: (-1, -1), Qt.SizeHint.MinimumDescent: (0, 0)}
+        self.updateGeometry()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001
+        width = self.size().width()
+        if width > 0 and abs(self.item.textWidth() - width) > 1:
+            self.item.setTextWidth(width)  # wrap within the column
+            self.item.document().setDefaultTextOption(self._centered())
+            self.updateMin()
+        super().resizeEvent(event)
+
+    @staticmethod
+    def _centered():  # noqa: ANN205
+        from PySide6.QtGui import QTextOption
+
+        return QTextOption(Qt.AlignmentFlag.AlignHCenter)
 
 
 class InspectorView(QWidget):
@@ -66,8 +97,9 @@ class InspectorView(QWidget):
         self.views: list[pg.ViewBox] = []
         self.items: list[pg.ImageItem] = []
         for column, title in enumerate(("original", "adversarial", "perturbation")):
-            self.titles.append(self.graphics.addLabel(title, row=0, col=column,
-                                                      color=pg.getConfigOption("foreground")))
+            label = ViewTitle(title, color=pg.getConfigOption("foreground"))
+            self.graphics.addItem(label, row=0, col=column)
+            self.titles.append(label)
             view = self.graphics.addViewBox(row=1, col=column, lockAspect=True, invertY=True)
             view.setMenuEnabled(False)
             item = pg.ImageItem(axisOrder="row-major")
@@ -85,8 +117,6 @@ class InspectorView(QWidget):
         for column in range(3):  # three equal views, whatever their titles say
             grid.setColumnStretchFactor(column, 1)
             grid.setColumnPreferredWidth(column, 1)
-        for title in self.titles:  # a long title must not widen its column: the views stay equal
-            title.setSizePolicy(pg.QtWidgets.QSizePolicy.Policy.Ignored, pg.QtWidgets.QSizePolicy.Policy.Fixed)
         self.items[2].setLookupTable(DIVERGING.getLookupTable(nPts=256))
         layout.addLayout(self._controls())
         self.readout = QLabel(" ")
@@ -107,8 +137,8 @@ class InspectorView(QWidget):
         for view in self.views:
             view.sigRangeChangedManually.connect(self._on_user_zoom)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse)
-        self.graphics.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.graphics.customContextMenuRequested.connect(self._context_menu)
+        install_view_menu(self.graphics, self.views, self.items, VIEW_NAMES, self.session.log,
+                          extra=[("Fit", self.fit)])
         self.hovered = 1  # the view Ctrl+C copies: the last one under the mouse (the adversarial at first)
         copy = QAction("Copy Image", self)
         copy.setShortcut(QKeySequence.StandardKey.Copy)
@@ -283,49 +313,24 @@ class InspectorView(QWidget):
     # --- copy / save what a view shows -----------------------------------------------------
     def view_image(self, index: int) -> QImage | None:
         """The image view `index` shows (colours as shown: the perturbation with its colormap)."""
-        item = self.items[index]
-        if item.image is None:
-            return None
-        return item.getPixmap().toImage()
+        return item_image(self.items[index])
 
     def copy_image(self, index: int) -> bool:
-        image = self.view_image(index)
-        if image is None:
-            return False
-        QGuiApplication.clipboard().setImage(image)
-        self.session.log("info", f"copied the {VIEW_NAMES[index]} image ({image.width()}×{image.height()})")
-        return True
+        copied = copy_image(self.view_image(index))
+        if copied:
+            self.session.log("info", f"copied the {VIEW_NAMES[index]} image")
+        return copied
 
     def save_image(self, index: int, path: str | None = None) -> str | None:
-        image = self.view_image(index)
-        if image is None:
-            return None
-        if path is None:
-            s = self.session
-            stem = Path(s.images.names[s.current]).stem if s.images is not None and s.current >= 0 else "image"
-            path, _ = QFileDialog.getSaveFileName(self, f"Save the {VIEW_NAMES[index]} image",
-                                                  f"{stem}_{VIEW_NAMES[index]}.png", "PNG (*.png)")
-            if not path:
-                return None
-        if not image.save(path, "PNG"):
-            self.session.error.emit("Cannot save the image", f"could not write {path}", "")
-            return None
-        self.session.log("info", f"saved the {VIEW_NAMES[index]} image to {path}")
-        return path
+        s = self.session
+        stem = Path(s.images.names[s.current]).stem if s.images is not None and s.current >= 0 else "image"
+        saved = save_image(self.view_image(index), self, f"{stem}_{VIEW_NAMES[index]}.png", path)
+        if saved:
+            self.session.log("info", f"saved the {VIEW_NAMES[index]} image to {saved}")
+        return saved
 
     def _view_at(self, scene_pos: QPointF) -> int | None:
         return next((k for k, v in enumerate(self.views) if v.sceneBoundingRect().contains(scene_pos)), None)
-
-    def _context_menu(self, pos) -> None:  # noqa: ANN001 (QPoint)
-        index = self._view_at(self.graphics.mapToScene(pos))
-        if index is None:
-            return
-        menu = QMenu(self)
-        menu.addAction(f"Copy {VIEW_NAMES[index]} image", lambda: self.copy_image(index))
-        menu.addAction(f"Save {VIEW_NAMES[index]} image…", lambda: self.save_image(index))
-        menu.addSeparator()
-        menu.addAction("Fit", self.fit)
-        menu.exec(self.graphics.mapToGlobal(pos))
 
     def _on_mouse(self, scene_pos: QPointF) -> None:
         view = self._view_at(scene_pos)

@@ -118,7 +118,8 @@ class SaliencyPanel(Panel):
         layout.addWidget(self.notice)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setMinimumHeight(160)
-        self.titles, self.views, self.items = linked_image_views(self.graphics, ("clean", "adversarial"))
+        self.titles, self.views, self.items = linked_image_views(self.graphics, ("clean", "adversarial"),
+                                                                  session.log)
         layout.addWidget(self.graphics, 1)
         self.status = QLabel("no image")
         self.status.setObjectName("saliency_status")
