@@ -329,7 +329,9 @@ def test_images_dock_filters_by_class_and_name_on_a_large_set(qtbot, make_window
     assert len(panel.visible_indices()) == n // 10 and all(labels[i] == 3 for i in panel.visible_indices())
     panel.set_search("img_0001")  # img_00010 … img_00019: those of class 3
     assert panel.visible_indices() == [13]
-    from PySide6.QtGui import QGuiApplication  # a thumbnail copies the whole image, not the thumbnail
+    from PySide6.QtGui import (
+        QGuiApplication,  # a thumbnail copies the whole image, not the thumbnail
+    )
 
     assert panel.copy_image(13) and QGuiApplication.clipboard().image().width() == 8
     panel.set_filter("wrong")
