@@ -148,6 +148,9 @@ def make_run(run_id: str, verb: str, result: Any, *, model: dict[str, Any], defe
     """A Run from any verb's Result (`summary_text()`, `to_dict()`; arrays found by ARRAY_SOURCES)."""
     summary = list(result.summary_text()) if hasattr(result, "summary_text") else []
     data = finite(result.to_dict()) if hasattr(result, "to_dict") else {}
+    trace = _lookup(result, "attack.trace")
+    if trace and "trace" not in data:  # the per-iteration curve, for the attack plot of a reopened run
+        data["trace"] = finite(list(trace))
     params = finite(params) if params is not None else result_params(result)
     title = name or default_name(verb, params)
     return Run(run_id, verb, title, time.time(), dict(model), None if defense is None else dict(defense), params,

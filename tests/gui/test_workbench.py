@@ -137,6 +137,7 @@ def test_results_are_kept_as_runs_and_compared(qtbot, window: MainWindow, tmp_pa
     np.testing.assert_array_equal(s.adversarial(0), fgsm.attack.x_adv[0])
     s.set_current(0)
     assert window.inspector.titles[1].text.startswith("adversarial (attack fgsm eps 0.2)")
+    assert window.attack_panel.loss_plot.titleLabel.text.startswith("attack fgsm eps 0.2:")  # its own trace
     with qtbot.waitSignal(panel.compared) as blocker:
         panel.select_ids([first.id, second.id])
     agree = blocker.args[0]

@@ -110,6 +110,7 @@ class AttackPanel(Panel):
         session.trace_reset.connect(self._reset_trace)
         session.trace_point.connect(self._add_point)
         session.trace_final.connect(self._final_trace)
+        session.run_selected.connect(self._show_run_trace)
         session.attack_started.connect(lambda _name: self._set_running(True))
         session.attack_finished.connect(self._on_finished)
         session.selection_changed.connect(self._update_scope_text)
@@ -355,6 +356,14 @@ class AttackPanel(Panel):
         self.trace_conf.append(confidence)
         if not self._redraw.isActive():
             self._redraw.start()
+
+    def _show_run_trace(self, run: Any) -> None:
+        """A selected attack run shows its own loss and confidence curves (not the last run's)."""
+        if run is None or run.verb != "attack" or not run.data.get("trace") or self.running:
+            return
+        trace = run.data["trace"]
+        self._reset_trace(run.name, int(max(t.get("step") or 0 for t in trace)))
+        self._final_trace(trace)
 
     def _final_trace(self, trace: list[dict[str, float]]) -> None:
         """The engine's exact per-step trace replaces the sampled live points."""
