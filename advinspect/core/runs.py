@@ -42,6 +42,19 @@ ARRAY_SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 
+def jsonable(value: Any) -> Any:
+    """`finite(value)` (NaN -> None, numpy -> plain), with anything JSON has no form for written as
+    its text: a run must be kept even when a verb's parameters hold an object (a model, a path)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    try:
+        return finite(value)
+    except TypeError:
+        return str(value)
+
+
 def _lookup(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part, None)
@@ -73,10 +86,10 @@ def result_params(result: Any) -> dict[str, Any]:
 
     config = getattr(result, "config", None)
     if config is not None and dataclasses.is_dataclass(config):
-        return finite({f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
+        return jsonable({f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
     attack = getattr(result, "attack", None)
     if attack is not None and isinstance(getattr(attack, "params", None), dict):
-        return finite({"attack": attack.attack, **attack.params})
+        return jsonable({"attack": attack.attack, **attack.params})
     return {}
 
 
@@ -147,11 +160,11 @@ def make_run(run_id: str, verb: str, result: Any, *, model: dict[str, Any], defe
              images: dict[str, Any], name: str | None = None, params: dict[str, Any] | None = None) -> Run:
     """A Run from any verb's Result (`summary_text()`, `to_dict()`; arrays found by ARRAY_SOURCES)."""
     summary = list(result.summary_text()) if hasattr(result, "summary_text") else []
-    data = finite(result.to_dict()) if hasattr(result, "to_dict") else {}
+    data = jsonable(result.to_dict()) if hasattr(result, "to_dict") else {}
     trace = _lookup(result, "attack.trace")
     if trace and "trace" not in data:  # the per-iteration curve, for the attack plot of a reopened run
-        data["trace"] = finite(list(trace))
-    params = finite(params) if params is not None else result_params(result)
+        data["trace"] = jsonable(list(trace))
+    params = jsonable(params) if params is not None else result_params(result)
     title = name or default_name(verb, params)
     return Run(run_id, verb, title, time.time(), dict(model), None if defense is None else dict(defense), params,
                summary, data, dict(images), result_arrays(result), bool(getattr(result, "cancelled", False)),
@@ -168,8 +181,8 @@ def default_name(verb: str, params: dict[str, Any]) -> str:
             break
     if params.get("eps") not in (None, "", []):
         eps = params["eps"]
-        bits.append("eps " + (",".join(f"{e:g}" for e in eps) if isinstance(eps, list) else f"{eps:g}"
-                              if isinstance(eps, float) else str(eps)))
+        values = eps if isinstance(eps, list) else [eps]
+        bits.append("eps " + ",".join(f"{e:g}" if isinstance(e, float) else str(e) for e in values))
     return " ".join(bits)
 
 

@@ -70,6 +70,7 @@ def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | 
     if screenshot:
         demo = demo or model is None
         attack, values = SCREENSHOT_ATTACK
+        window.resize(1440, 900)  # a picture of fixed size, whatever screen (or none) is there
         window.take_screenshot_after_attack(str(screenshot), attack, values)
         window.screenshot_saved.connect(lambda path: (print(f"saved {path}"), window.close()))
 

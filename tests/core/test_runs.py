@@ -88,6 +88,10 @@ def test_a_result_becomes_a_run_with_its_adversarials_and_json_safe_data() -> No
     json.dumps(run.meta(), allow_nan=False)
     assert run.status(0) == "flipped" and run.adv_prediction(0) == 1 and run.adversarial(3) is None
     np.testing.assert_array_equal(run.adversarial(2), run.result.attack.x_adv[2])
+    # a parameter JSON has no form for is kept as its text: the run is never lost
+    odd = make_run("run-9", "compare", run.result, model=MODEL, defense=None, images=IMAGES,
+                   params={"models": [object.__new__(RunStore)], "eps": (0.1, float("inf"))})
+    assert odd.params["models"][0].startswith("<advinspect.core.runs.RunStore") and odd.params["eps"] == [0.1, None]
 
 
 def test_store_filter_rename_delete_and_agreement() -> None:
