@@ -178,6 +178,10 @@ def test_results_are_kept_as_runs_and_compared(qtbot, window: MainWindow, tmp_pa
     assert f"advinspect attack {DEMO_MODEL}" in html and "--attack fgsm --eps 0.2" in html
     assert "advinspect evaluate" in html and "--attack pgd --eps 0,0.1 --steps 3" in html
     assert json.loads((folder / "runs.json").read_text())["runs"][1]["name"] == "PGD naive"
+    panel.select_ids([second.id])
+    panel.delete_button.click()
+    assert [r.name for r in s.runs] == ["attack fgsm eps 0.2", "evaluate pgd eps 0,0.1"]
+    assert panel.list.count() == 2 and s.selected_run is None
 
 
 def test_first_window_fits_a_1280x800_screen(make_window) -> None:

@@ -232,6 +232,19 @@ class AttackPanel(Panel):
         self.validate()
         self._update_run_enabled()
 
+    def _field_at_fault(self) -> str | None:
+        """The first field whose value alone fails (the parser's message may not name it)."""
+        from advinspect.core.errors import AdvInspectError
+        from advinspect.core.params import build_params
+
+        values = self.form.values()
+        for name in self.form.field_names():
+            try:
+                build_params(self.form.params_type, {name: values[name]})
+            except AdvInspectError:
+                return name
+        return None
+
     def validate(self) -> str:
         """Inline check as the user types: the field at fault is outlined with the reason, and an
         eps larger than the model's whole value range is flagged (a budget in 0–255 units on a
@@ -245,9 +258,9 @@ class AttackPanel(Panel):
             params = self.form.params()
             self.form.mark_invalid(None)
         except AdvInspectError as exc:
-            message = str(exc)
-            named = [n for n in self.form.field_names() if message.startswith(n + " ") or f"{n!r}" in message]
-            self.form.mark_invalid(named[0] if named else None, message)
+            named = self._field_at_fault()
+            message = f"{named}: {exc}" if named and not str(exc).startswith(named) else str(exc)
+            self.form.mark_invalid(named, message)
             params = None
         eps = getattr(params, "eps", None)
         norm = str(getattr(params, "norm", "linf"))
