@@ -150,6 +150,7 @@ class InspectorView(QWidget):
         session.preview_changed.connect(self._on_preview)
         session.results_changed.connect(self._on_results)
         session.busy_changed.connect(self._on_busy)
+        self._update_levels()  # the gain label says its value from the start
 
     def _controls(self) -> QHBoxLayout:
         row = QHBoxLayout()
