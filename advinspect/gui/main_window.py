@@ -284,6 +284,7 @@ class MainWindow(QMainWindow):
 
     def _make_menus(self) -> None:
         bar = self.menuBar()
+        bar.installEventFilter(self)
         file_menu = bar.addMenu("&File")
         file_menu.addActions([self.open_model_action, self.open_images_action, self.open_folder_action,
                               self.open_demo_action])
@@ -311,6 +312,16 @@ class MainWindow(QMainWindow):
         run_menu.addActions([self.run_action, self.cancel_action])
         help_menu = bar.addMenu("&Help")
         help_menu.addActions([self.shortcuts_action, self.plugins_action, self.about_action])
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802
+        """Esc cancels also while the menu bar holds the keyboard (after a menu was closed with
+        Esc, the menu bar ate the next Esc and the job ran on)."""
+        from PySide6.QtCore import QEvent
+
+        if (watched is self.menuBar() and event.type() == QEvent.Type.KeyPress
+                and event.key() == Qt.Key.Key_Escape):
+            self.session.cancel()
+        return super().eventFilter(watched, event)
 
     def _make_status_bar(self) -> None:
         status = self.statusBar()

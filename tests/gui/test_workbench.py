@@ -347,3 +347,13 @@ def test_images_dock_filters_by_class_and_name_on_a_large_set(qtbot, make_window
     assert len(panel.visible_indices()) == n
     # only the thumbnails drawn are made
     assert len(panel.model._thumbs) < 2_000
+
+
+def test_esc_cancels_while_the_menu_bar_has_the_keyboard(make_window, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtTest import QTest
+
+    window = make_window(start=False)
+    calls: list[int] = []
+    monkeypatch.setattr(window.session, "cancel", lambda: calls.append(1))
+    QTest.keyClick(window.menuBar(), Qt.Key.Key_Escape)
+    assert calls == [1]
