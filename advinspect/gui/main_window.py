@@ -260,6 +260,8 @@ class MainWindow(QMainWindow):
                                                   "save the model reference, images, every run and the layout")
         self.open_workspace_action = self._action("Open &Workspace…", self.ask_open_workspace, "Ctrl+Shift+O",
                                                   "reopen a saved workspace (the model's sha256 is checked)")
+        self.reopen_workspace_action = self._action("Reopen &Last Workspace", self.reopen_last_workspace, None,
+                                                    "the workspace saved or opened last")
         self.import_results_action = self._action("Import &Results…", self.ask_import_results, None,
                                                   "a results.json (attack) or evaluation.json from the CLI, as a run")
         self.save_model_action = self._action("Save Model &As…", self.ask_save_model, None,
@@ -295,8 +297,8 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_models_menu)
         file_menu.addMenu(self.recent_images_menu)
         file_menu.addSeparator()
-        file_menu.addActions([self.save_model_action, self.open_workspace_action, self.save_workspace_action,
-                              self.import_results_action])
+        file_menu.addActions([self.save_model_action, self.open_workspace_action, self.reopen_workspace_action,
+                              self.save_workspace_action, self.import_results_action])
         file_menu.addSeparator()
         file_menu.addActions([self.export_action, self.export_runs_action])
         file_menu.addSeparator()
@@ -505,12 +507,26 @@ class MainWindow(QMainWindow):
     def save_workspace(self, folder: str) -> Path | None:
         from advinspect.gui.workspace_io import save_workspace
 
-        return save_workspace(self, folder)
+        saved = save_workspace(self, folder)
+        if saved is not None:
+            self.settings.setValue("workspace/last", str(folder))
+        return saved
 
     def open_workspace(self, folder: str) -> Any:
         from advinspect.gui.workspace_io import open_workspace
 
-        return open_workspace(self, folder)
+        opened = open_workspace(self, folder)
+        if opened is not None:
+            self.settings.setValue("workspace/last", str(folder))
+        return opened
+
+    def reopen_last_workspace(self) -> Any:
+        """File → Reopen Last Workspace: the folder saved or opened last."""
+        folder = text(self.settings, "workspace/last")
+        if not folder:
+            self.session.log("info", "no workspace saved or opened yet")
+            return None
+        return self.open_workspace(folder)
 
     def _last_dir(self) -> str:
         return text(self.settings, "last_dir", str(Path.home()))

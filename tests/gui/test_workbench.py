@@ -217,7 +217,7 @@ def test_workspace_round_trip_same_runs_same_numbers(qtbot, make_window, tmp_pat
 
     again = make_window(start=False)
     with qtbot.waitSignal(again.session.runs_changed, timeout=LOAD_TIMEOUT_MS):
-        again.open_workspace(str(folder))
+        again.reopen_workspace_action.trigger()  # the folder saved last, remembered in the settings
     t = again.session
     assert t.model_path == str(DEMO_MODEL) and again.errors == []
     after = [(r.name, r.verb, r.summary, r.data, r.arrays) for r in t.runs]
