@@ -230,6 +230,15 @@ def test_workspace_round_trip_same_runs_same_numbers(qtbot, make_window, tmp_pat
     again.runs_panel.select_ids([t.runs.runs[1].id])
     assert t.evaluation is not None and t.evaluation.data == before[1][3]
     assert again.robustness_panel.outcome is t.evaluation
+    # Import Results: a CLI evaluation.json becomes a run whose curve the Runs dock draws
+    from advinspect.gui.panels.runs import run_curve
+
+    exported = tmp_path / "evaluation.json"
+    exported.write_text(json.dumps({**before[1][3], "provenance": {"command": "advinspect evaluate …"}}))
+    imported = t.import_run(str(exported))
+    assert imported.verb == "evaluate" and len(t.runs) == 3 and again.runs_panel.list.count() == 3
+    axis, eps, accuracy = run_curve(imported)
+    assert axis == "eps" and eps.tolist() == [0.0, 0.1] and accuracy[0] == pytest.approx(before[1][3]["clean_accuracy"])
     # a changed model file is named, not used: its runs are still shown
     manifest = json.loads((folder / "workspace.json").read_text())
     manifest["model"]["sha256"] = "0" * 64
