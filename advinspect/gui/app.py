@@ -36,11 +36,12 @@ def _application() -> QApplication:
 
 
 def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | None,
-            device: str = "auto", trust_pickle: bool = False) -> int:
+            device: str = "auto", trust_pickle: bool = False, options: dict | None = None) -> int:
     """Create the application and the window, load the model and images after it shows.
 
     With `screenshot`, run FGSM on the first demo image, save the window as a PNG and exit
-    (0 when saved). `trust_pickle` allows a pickled model given on the command line.
+    (0 when saved). `trust_pickle` allows a pickled model given on the command line; `options`
+    are its other model flags (open.Config fields: arch, input_shape …).
     Raises `PlatformUnavailableError` (one line, exit 1) where Qt would abort on a missing library.
     """
     if QApplication.instance() is None:
@@ -69,6 +70,7 @@ def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | 
     if screenshot:
         demo = demo or model is None
         attack, values = SCREENSHOT_ATTACK
+        window.resize(1440, 900)  # a picture of fixed size, whatever screen (or none) is there
         window.take_screenshot_after_attack(str(screenshot), attack, values)
         window.screenshot_saved.connect(lambda path: (print(f"saved {path}"), window.close()))
 
@@ -88,7 +90,7 @@ def run_gui(model: str | None, images: list[str], demo: bool, screenshot: str | 
         watchdog.timeout.connect(timeout)
         watchdog.start(SCREENSHOT_TIMEOUT_MS)
     window.show()
-    QTimer.singleShot(0, lambda: window.start(model, images, demo, trust_pickle))
+    QTimer.singleShot(0, lambda: window.start(model, images, demo, trust_pickle, options))
     if owned:
         app.aboutToQuit.connect(window.session.shutdown)
         code = app.exec()

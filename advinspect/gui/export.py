@@ -165,7 +165,50 @@ def export_report(session: Any, parent: QWidget | None, default_dir: str | None 
         for line in result.summary_text():  # what `advinspect report` prints
             session.log("info", line)
         if choice.open_when_done and not dialogs.headless() and not result.cancelled:
-            target = result.out / ("report.html" if "html" in choice.formats else "report.pdf")
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
+            open_report(session, parent, result.out / ("report.html" if "html" in choice.formats else "report.pdf"))
 
     return session.run_job("Export report", job, done, error_title="Cannot write the report")
+
+
+def open_report(session: Any, parent: QWidget | None, target: Path) -> bool:
+    """Open a written report in the browser; where none opens it, say where it is."""
+    if QDesktopServices.openUrl(QUrl.fromLocalFile(str(target))):
+        return True
+    session.log("warning", f"Could not open the report; it is at {target}")
+    dialogs.inform(parent, "Report written", f"Could not open the report; it is at {target}")
+    return False
+
+
+def export_runs_report(session: Any, parent: QWidget | None, folder: str | Path, runs: list[Any], *,
+                       open_when_done: bool = True) -> Any:
+    """The report of `runs` (the Runs dock's selection, else every run) into `folder`/report.html,
+    with runs.json beside it; built on the worker. Returns the job (None when there is no run)."""
+    from advinspect.core.report.jsonio import write_json
+    from advinspect.core.run_report import write_runs_report
+
+    if not runs:
+        dialogs.inform(parent, "Export runs report", "There is no run yet: attack, evaluate, defend … first.")
+        return None
+    folder = Path(folder)
+    images = session.images
+    names = list(images.names) if images is not None else []
+    fingerprint = session.images_fingerprint()
+    x = images.x if images is not None else None
+    value_range, sources = session.value_range, list(session.sources)
+    title = f"advinspect: {len(runs)} run(s) on {session.model_name()}"
+
+    def job(progress, cancel) -> Path:
+        progress(0, len(runs), "writing the report")
+        same = [r for r in runs if r.images == fingerprint]  # only these index the images shown now
+        path = write_runs_report(folder / "report.html", runs, names=names if len(same) == len(runs) else (),
+                                 x=x if len(same) == len(runs) else None, value_range=value_range, sources=sources,
+                                 title=title)
+        write_json(folder / "runs.json", {"runs": [r.meta() for r in runs], "sources": sources})
+        return path
+
+    def done(path: Path) -> None:
+        session.log("info", f"runs report written to {path}")
+        if open_when_done and not dialogs.headless():
+            open_report(session, parent, path)
+
+    return session.run_job("Export runs report", job, done, error_title="Cannot write the runs report")

@@ -15,7 +15,16 @@ from PySide6.QtGui import (
     QDropEvent,
     QKeySequence,
 )
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QProgressBar, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QScrollArea,
+    QWidget,
+)
 
 from advinspect import __version__
 from advinspect.gui import dialogs
@@ -32,6 +41,7 @@ from advinspect.gui.panels.images import ImagesPanel
 from advinspect.gui.panels.inspector import InspectorView
 from advinspect.gui.panels.log import LogPanel
 from advinspect.gui.panels.model import ModelPanel
+from advinspect.gui.panels.runs import RunsPanel
 from advinspect.gui.panels.saliency import SaliencyPanel
 from advinspect.gui.panels.synthesize import SynthesizePanel
 from advinspect.gui.panels.train import TrainPanel
@@ -51,6 +61,10 @@ from advinspect.gui.theme import THEMES, apply_theme
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
 STATE_VERSION = 1
+MAX_DOCK_MIN_HEIGHT = 220  # docks share a screen column: a taller form scrolls
+MAX_DOCK_MIN_WIDTH = 320
+LEFT_DOCK_MIN_WIDTH = 240
+RIGHT_DOCK_MIN_WIDTH = 300
 
 SHORTCUTS = """\
 Ctrl+O        open a model
@@ -99,12 +113,14 @@ class MainWindow(QMainWindow):
         self.compare_panel = ComparePanel(self.session, self)
         self.train_panel = TrainPanel(self.session, self)
         self.synthesize_panel = SynthesizePanel(self.session, self)
+        self.runs_panel = RunsPanel(self.session, self)
         for panel in (self.attack_panel, self.evaluate_panel, self.compare_panel):
             panel.visible_indices = self.images_panel.visible_indices
         self.panels = [self.model_panel, self.images_panel, self.attack_panel, self.confidence_panel,
                        self.log_panel, self.saliency_panel, self.evaluate_panel, self.robustness_panel,
                        self.histograms_panel, self.calibration_panel, self.defend_panel, self.detect_panel,
-                       self.certify_panel, self.compare_panel, self.train_panel, self.synthesize_panel]
+                       self.certify_panel, self.compare_panel, self.train_panel, self.synthesize_panel,
+                       self.runs_panel]
         self._arrange_docks()
         self._make_actions()
         self._make_menus()
@@ -112,12 +128,30 @@ class MainWindow(QMainWindow):
         self.model_panel.add_actions(self.open_model_action, self.recent_models_menu)
         self._connect_session()
         self.default_state = self.saveState(STATE_VERSION)
+        self._restored_state = False
         self.theme = "light"
         self._closed = False
         self._restore_settings()
 
     # --- layout ----------------------------------------------------------------------------
+    def _fit_docks(self) -> None:
+        """A dock whose form is taller or wider than a small screen scrolls instead of pushing the
+        window past it (the first window must fit 1280×800 with the Run button on screen)."""
+        for panel in self.panels:
+            body = panel.widget()
+            if body is None or isinstance(body, QScrollArea):
+                continue
+            hint = body.minimumSizeHint()
+            if hint.height() > MAX_DOCK_MIN_HEIGHT or hint.width() > MAX_DOCK_MIN_WIDTH:
+                scroll = QScrollArea()
+                scroll.setObjectName(f"{panel.objectName()}_scroll")
+                scroll.setWidgetResizable(True)
+                scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+                panel.setWidget(scroll)
+                scroll.setWidget(body)
+
     def _arrange_docks(self) -> None:
+        self._fit_docks()
         left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
                                Qt.DockWidgetArea.BottomDockWidgetArea)
         self.addDockWidget(left, self.images_panel)
@@ -140,15 +174,45 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.log_panel, self.robustness_panel)
         self.tabifyDockWidget(self.robustness_panel, self.histograms_panel)
         self.tabifyDockWidget(self.histograms_panel, self.calibration_panel)
+        self.tabifyDockWidget(self.calibration_panel, self.runs_panel)  # wide: list | details and curves
         for panel in (self.attack_panel, self.model_panel, self.log_panel):
             panel.raise_()
+        QTimer.singleShot(0, self._readable_tabs)
         self.setCorner(Qt.Corner.BottomLeftCorner, left)
         self.setCorner(Qt.Corner.BottomRightCorner, right)
-        self.resize(1440, 900)
-        self.resizeDocks([self.images_panel, self.attack_panel], [330, 400], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.images_panel, self.model_panel], [520, 340], Qt.Orientation.Vertical)
-        self.resizeDocks([self.attack_panel, self.confidence_panel], [560, 300], Qt.Orientation.Vertical)
-        self.resizeDocks([self.log_panel], [150], Qt.Orientation.Vertical)
+        width, height = first_size(self.screen().availableGeometry() if self.screen() is not None else None)
+        self.resize(width, height)
+        for panel in self.panels:  # forms scroll (_fit_docks); a floor keeps their labels readable
+            area = self.dockWidgetArea(panel)
+            if area in (left, right):
+                panel.setMinimumWidth(RIGHT_DOCK_MIN_WIDTH if area == right else LEFT_DOCK_MIN_WIDTH)
+        self._size_docks()
+        self._sized_on_show = False
+
+    def _size_docks(self) -> None:
+        """Dock sizes for the window's size: a quarter of the width each side, the centre the rest."""
+        width, height = self.width(), self.height()
+        side = max(RIGHT_DOCK_MIN_WIDTH, min(440, width // 4))
+        self.resizeDocks([self.images_panel, self.attack_panel], [side - 40, side], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.images_panel, self.model_panel], [height * 55 // 100, height * 35 // 100],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.attack_panel, self.confidence_panel], [height * 60 // 100, height * 30 // 100],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.log_panel], [max(160, height * 32 // 100)], Qt.Orientation.Vertical)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._sized_on_show and not self._restored_state:
+            self._sized_on_show = True  # docks get their sizes once the window has its real size
+            QTimer.singleShot(0, self._size_docks)
+
+    def _readable_tabs(self) -> None:
+        """Dock tabs show their whole titles and scroll ("At…/Eval…/Defe…" said nothing)."""
+        from PySide6.QtWidgets import QTabBar
+
+        for bar in self.findChildren(QTabBar):
+            bar.setElideMode(Qt.TextElideMode.ElideNone)
+            bar.setUsesScrollButtons(True)
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -168,6 +232,18 @@ class MainWindow(QMainWindow):
         export_report(self.session, self, last,
                       remember=lambda folder: self.settings.setValue("export/folder", folder))
 
+    def export_runs_report(self, folder: str | None = None, open_when_done: bool = True) -> Any:
+        """The report of the runs selected in the Runs dock (all runs when none is selected)."""
+        from advinspect.gui.export import export_runs_report
+
+        runs = self.runs_panel.selected_runs() or list(self.session.runs)
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Write the runs report into folder",
+                                                      text(self.settings, "export/folder") or self._last_dir())
+            if not folder:
+                return None
+        return export_runs_report(self.session, self, folder, runs, open_when_done=open_when_done)
+
     def _make_actions(self) -> None:
         self.open_model_action = self._action("Open &Model…", self.ask_open_model, QKeySequence.StandardKey.Open,
                                               "open a PyTorch (.pt, .pt2, TorchScript) or ONNX model")
@@ -179,12 +255,27 @@ class MainWindow(QMainWindow):
                                              "the digits CNN and its labelled test images")
         self.export_action = self._action("&Export Report…", self.export_report, "Ctrl+E",
                                           "the last attack's samples as HTML/PDF report, CSV, JSON and PNGs")
+        self.export_runs_action = self._action("Export R&uns Report…", lambda: self.export_runs_report(), "Ctrl+Shift+E",
+                                               "the selected runs (all when none is selected) as one HTML report "
+                                               "with a reproduce section")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.save_workspace_action = self._action("&Save Workspace…", self.ask_save_workspace, "Ctrl+S",
+                                                  "save the model reference, images, every run and the layout")
+        self.open_workspace_action = self._action("Open &Workspace…", self.ask_open_workspace, "Ctrl+Shift+O",
+                                                  "reopen a saved workspace (the model's sha256 is checked)")
+        self.reopen_workspace_action = self._action("Reopen &Last Workspace", self.reopen_last_workspace, None,
+                                                    "the workspace saved or opened last")
+        self.import_results_action = self._action("Import &Results…", self.ask_import_results, None,
+                                                  "a results.json (attack) or evaluation.json from the CLI, as a run")
+        self.save_model_action = self._action("Save Model &As…", self.ask_save_model, None,
+                                              "save the model in use (e.g. a trained one) as TorchScript, .pt2 or ONNX")
         self.run_action = self._action("&Run Attack", self.attack_panel.run, "Ctrl+R",
                                        "run the chosen attack on the selected images")
         self.cancel_action = self._action("&Cancel", self.session.cancel, Qt.Key.Key_Escape,
                                           "cancel the running job (stops within one step) and every queued one")
         self.reset_layout_action = self._action("&Reset Layout", self.reset_layout)
+        self.fit_action = self._action("&Fit Images", self.inspector.fit, "Ctrl+0",
+                                       "show the whole image in each inspector view")
         self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts, "F1")
         self.about_action = self._action("&About advinspect", self.show_about)
         self.plugins_action = self._action("&Plugins", self.show_plugins)
@@ -198,6 +289,7 @@ class MainWindow(QMainWindow):
 
     def _make_menus(self) -> None:
         bar = self.menuBar()
+        bar.installEventFilter(self)
         file_menu = bar.addMenu("&File")
         file_menu.addActions([self.open_model_action, self.open_images_action, self.open_folder_action,
                               self.open_demo_action])
@@ -208,20 +300,33 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_models_menu)
         file_menu.addMenu(self.recent_images_menu)
         file_menu.addSeparator()
-        file_menu.addAction(self.export_action)
+        file_menu.addActions([self.save_model_action, self.open_workspace_action, self.reopen_workspace_action,
+                              self.save_workspace_action, self.import_results_action])
+        file_menu.addSeparator()
+        file_menu.addActions([self.export_action, self.export_runs_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         view_menu = bar.addMenu("&View")
         for panel in self.panels:
             view_menu.addAction(panel.toggleViewAction())
         view_menu.addSeparator()
-        view_menu.addAction(self.reset_layout_action)
+        view_menu.addActions([self.fit_action, self.reset_layout_action])
         theme_menu = view_menu.addMenu("&Theme")
         theme_menu.addActions(list(self.theme_actions.values()))
         run_menu = bar.addMenu("&Run")
         run_menu.addActions([self.run_action, self.cancel_action])
         help_menu = bar.addMenu("&Help")
         help_menu.addActions([self.shortcuts_action, self.plugins_action, self.about_action])
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802
+        """Esc cancels also while the menu bar holds the keyboard (after a menu was closed with
+        Esc, the menu bar ate the next Esc and the job ran on)."""
+        from PySide6.QtCore import QEvent
+
+        if (watched is self.menuBar() and event.type() == QEvent.Type.KeyPress
+                and event.key() == Qt.Key.Key_Escape):
+            self.session.cancel()
+        return super().eventFilter(watched, event)
 
     def _make_status_bar(self) -> None:
         status = self.statusBar()
@@ -241,6 +346,14 @@ class MainWindow(QMainWindow):
         status.addWidget(self.job_label, 1)
         status.addPermanentWidget(self.model_label)
         status.addPermanentWidget(self.device_label)
+        self.device_box = QComboBox()
+        self.device_box.setObjectName("status_device_choice")
+        self.device_box.setToolTip("where the model runs: auto (a GPU when there is one), cpu, or cuda:N; "
+                                   "changing it reopens the model")
+        self.device_box.addItems(["auto", "cpu"])
+        self.device_box.setCurrentText(self.session.device if self.session.device in ("auto", "cpu") else "auto")
+        self.device_box.textActivated.connect(self.set_device)
+        status.addPermanentWidget(self.device_box)
 
     def _connect_session(self) -> None:
         s = self.session
@@ -249,16 +362,20 @@ class MainWindow(QMainWindow):
         s.busy_changed.connect(self._on_busy)
         s.job_changed.connect(lambda name: self.job_label.setText(f"running: {name}" if name else "ready"))
         s.model_changed.connect(self._on_model)
+        s.defense_changed.connect(self._on_model)
+        s.model_needs_options.connect(self._ask_model_options)
+        s.evaluation_changed.connect(self._give_results_room)
         s.images_changed.connect(self._on_images)
         s.attack_started.connect(lambda _name: (self.run_action.setEnabled(False), self._on_busy(True)))
         s.attack_finished.connect(lambda _outcome: self.run_action.setEnabled(True))
 
     # --- start-up and session events ---------------------------------------------------------
     def start(self, model: str | None = None, images: list[str] | None = None, demo: bool = False,
-              trust_pickle: bool = False) -> None:
-        """Begin loading (attack registry, model, images) in the worker; the window stays live."""
+              trust_pickle: bool = False, options: dict | None = None) -> None:
+        """Begin loading (attack registry, model, images) in the worker; the window stays live.
+        `options`: the command line's model flags (open.Config fields)."""
         self._on_busy(True)
-        self.session.start(model, list(images or []), demo, trust_pickle)
+        self.session.start(model, list(images or []), demo, trust_pickle, options)
 
     def _on_busy(self, busy: bool) -> None:
         # The attack dock has its own determinate bar; an animated one here would only cost paints.
@@ -267,11 +384,61 @@ class MainWindow(QMainWindow):
     def _on_model(self) -> None:
         s = self.session
         name = Path(s.model_path).name if s.model_path else "in-memory model"
-        self.setWindowTitle(f"advinspect — {name}")
-        self.model_label.setText(f"model: {name} ({s.info.get('format', '?')})")
+        defense = f" [defense: {s.defense['text']}{', adaptive' if s.defense.get('adaptive') else ''}]" \
+            if s.defense else ""
+        self.setWindowTitle(f"advinspect — {name}{defense}")
+        self.model_label.setText(f"model: {name} ({s.info.get('format', '?')}){defense}")
         self.device_label.setText(f"device: {s.info.get('device', '?')}")
+        self._fill_devices()
         if s.model_path:
             add_recent(self.settings, "models", s.model_path)
+        from advinspect.core.save_model import saveable
+
+        reason = saveable(s.clf)
+        self.save_model_action.setEnabled(reason is None)
+        self.save_model_action.setStatusTip(reason or "save the model in use as TorchScript, .pt2 or ONNX")
+        set_json(self.settings, "model/options", s.model_options)
+
+    def _give_results_room(self) -> None:
+        """An evaluation arrived: its plots get half the window's height (a 200 px strip hid them)."""
+        if self.session.evaluation is None or self.log_panel.isFloating():
+            return
+        if self.log_panel.height() < self.height() * 45 // 100:
+            self.resizeDocks([self.log_panel], [self.height() // 2], Qt.Orientation.Vertical)
+
+    def _fill_devices(self) -> None:
+        """auto, cpu and one entry per CUDA device (torch is loaded once a model is open)."""
+        import sys
+
+        torch = sys.modules.get("torch")
+        count = torch.cuda.device_count() if torch is not None and torch.cuda.is_available() else 0
+        wanted = ["auto", "cpu", *(f"cuda:{i}" for i in range(count))]
+        if [self.device_box.itemText(i) for i in range(self.device_box.count())] != wanted:
+            self.device_box.blockSignals(True)
+            self.device_box.clear()
+            self.device_box.addItems(wanted)
+            self.device_box.blockSignals(False)
+        self.device_box.setCurrentText(self.session.device)
+
+    def set_device(self, device: str) -> None:
+        """Run the model on `device` from now on: the model file is reopened there."""
+        s = self.session
+        if device == s.device:
+            return
+        s.device = device
+        s.log("info", f"device set to {device}")
+        if s.model_path:
+            s.open_model(s.model_path)
+
+    def _ask_model_options(self, path: str, message: str, tried: dict) -> None:
+        """A file that needs more than it says: the model dialog, then open it with what it gives."""
+        from advinspect.gui import model_dialog
+
+        options = model_dialog.ask_model_options(self, path, message, dict(tried))
+        if options is None:
+            self.session.log("info", f"{Path(path).name} not opened: {message}")
+            return
+        self.session.open_model(path, options=options)
 
     def _on_images(self) -> None:
         for source in self.session.sources:
@@ -306,6 +473,63 @@ class MainWindow(QMainWindow):
         if path:
             self.settings.setValue("last_dir", path)
             self.session.open_images([path])
+
+    def ask_save_model(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save model as", self._last_dir(),
+                                              "TorchScript (*.pt);;torch.export (*.pt2);;ONNX (*.onnx)")
+        if path:
+            self.save_model(path)
+
+    def save_model(self, path: str) -> Any:
+        """Save the model in use on the worker (export and a reload check take seconds)."""
+        from advinspect.core.save_model import save_model
+
+        clf = self.session.clf
+
+        def job(progress, cancel) -> str:
+            return str(save_model(clf, path))
+
+        return self.session.run_job("save model", job, lambda saved: self.session.log("info", f"model saved to {saved}"),
+                                    error_title="Cannot save the model")
+
+    def ask_save_workspace(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Save workspace into folder", self._last_dir())
+        if path:
+            self.save_workspace(path)
+
+    def ask_open_workspace(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open workspace folder", self._last_dir())
+        if path:
+            self.open_workspace(path)
+
+    def ask_import_results(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import results", self._last_dir(), "Results (*.json)")
+        if path:
+            self.session.import_run(path)
+
+    def save_workspace(self, folder: str) -> Path | None:
+        from advinspect.gui.workspace_io import save_workspace
+
+        saved = save_workspace(self, folder)
+        if saved is not None:
+            self.settings.setValue("workspace/last", str(folder))
+        return saved
+
+    def open_workspace(self, folder: str) -> Any:
+        from advinspect.gui.workspace_io import open_workspace
+
+        opened = open_workspace(self, folder)
+        if opened is not None:
+            self.settings.setValue("workspace/last", str(folder))
+        return opened
+
+    def reopen_last_workspace(self) -> Any:
+        """File → Reopen Last Workspace: the folder saved or opened last."""
+        folder = text(self.settings, "workspace/last")
+        if not folder:
+            self.session.log("info", "no workspace saved or opened yet")
+            return None
+        return self.open_workspace(folder)
 
     def _last_dir(self) -> str:
         return text(self.settings, "last_dir", str(Path.home()))
@@ -354,6 +578,8 @@ class MainWindow(QMainWindow):
             panel.setFloating(False)
             panel.show()
         self.restoreState(self.default_state, STATE_VERSION)
+        QTimer.singleShot(0, self.inspector.fit)  # the central area changed size: whole images again
+        QTimer.singleShot(0, self._readable_tabs)
 
     def show_shortcuts(self) -> None:
         dialogs.inform(self, "Keyboard shortcuts", SHORTCUTS)
@@ -376,9 +602,13 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(QByteArray(geometry))
         state = get_bytes(s, "window/state")
         if state:
-            self.restoreState(QByteArray(state), STATE_VERSION)
+            self._restored_state = bool(self.restoreState(QByteArray(state), STATE_VERSION))
         self.set_theme(text(s, "theme", system_theme()))
+        options = get_json(s, "model/options", {})
+        if isinstance(options, dict):
+            self.session.model_options.update({str(k): dict(v) for k, v in options.items() if isinstance(v, dict)})
         self.attack_panel.restore(get_json(s, "attack/last", {}))
+        QTimer.singleShot(0, self._readable_tabs)
 
     def save_settings(self) -> None:
         s = self.settings
@@ -436,6 +666,15 @@ class MainWindow(QMainWindow):
             item.clear()
         event.accept()
         self.closed.emit()
+
+
+def first_size(available: Any) -> tuple[int, int]:
+    """The first window size: 1440×900 where it fits, else the available screen area (a 1280×800
+    laptop keeps the Run button on screen), never below a usable minimum."""
+    if available is None:
+        return 1280, 760
+    # the frame (title bar, borders) comes on top of the size given to resize()
+    return max(800, min(1440, available.width() - 16)), max(560, min(900, available.height() - 40))
 
 
 def system_theme() -> str:

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from advinspect.core.errors import AdvInspectError, CancelledError, UntrustedModelError
 from advinspect.core.jobs import ProgressEvent
+from advinspect.core.runs import Run, RunStore, images_fingerprint, make_run
 from advinspect.core.status import NOT_ATTACKED
 from advinspect.core.tasks.base import Images
 from advinspect.gui import tasks
@@ -39,6 +40,19 @@ class ImageResult:
     attack: str
     params: dict[str, Any]
     cancelled: bool = False
+
+
+def needs_options(error: BaseException) -> bool:
+    """A model file that opens once the user says more (architecture, shape, labels): the model
+    dialog can fix these; other load errors are just shown."""
+    from advinspect.core.errors import ModelLoadError, SpecMismatchError
+
+    if isinstance(error, UntrustedModelError) or not isinstance(error, ModelLoadError):
+        return False
+    text = str(error)
+    return isinstance(error, SpecMismatchError) or any(
+        hint in text for hint in ("--arch", "--input-shape", "unknown architecture", "does not fit architecture",
+                                  "cannot find architecture", "labels"))
 
 
 class Session(QObject):
@@ -67,6 +81,9 @@ class Session(QObject):
     evaluation_changed = Signal()  # a batch evaluation finished (or was cleared)
     defense_changed = Signal()  # an inference-time defense was applied to / removed from the model
     models_changed = Signal()  # an in-memory model was offered for comparison (e.g. a trained one)
+    model_needs_options = Signal(str, str, object)  # path, what it lacks, the options tried -> model dialog
+    runs_changed = Signal()  # a run was kept, renamed or deleted (or a workspace replaced them)
+    run_selected = Signal(object)  # the selected Run (or None): inspector, badges and plots follow it
 
     def __init__(self, device: str = "auto", parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -93,6 +110,10 @@ class Session(QObject):
         self.base_clf: Any = None  # the undefended model while a defense is applied, else None
         self.defense: dict[str, Any] | None = None  # {"text", "adaptive", "eot_samples", "summary"}
         self.models: dict[str, Any] = {}  # other in-memory Classifiers to compare with (name -> model)
+        self.runs = RunStore()  # every verb's result, kept until the user deletes it
+        self.selected_run: Run | None = None
+        self.model_config: dict[str, Any] = {}
+        self.model_options: dict[str, dict[str, Any]] = {}  # path -> open.Config fields it needed  # the open.Config fields (arch, num_classes) the model needed
         self._attack_steps = 1
         self._attack_indices = np.zeros(0, dtype=np.int64)
 
@@ -130,25 +151,73 @@ class Session(QObject):
         return self.images.x[i]
 
     def adversarial(self, i: int) -> np.ndarray | None:
-        """The live preview while an attack runs on `i`, else its last result, else None."""
+        """The live preview while an attack runs on `i`, else the selected run's adversarial, else
+        its last attack result, else None."""
         if i in self.live:
             return self.live[i]
+        run = self.shown_run()
+        if run is not None:
+            return run.adversarial(i)
         result = self.results.get(i)
         return None if result is None else result.x_adv
 
+    def adversarial_title(self, i: int) -> str:
+        """What the inspector's adversarial view says: which run made it and what it predicts."""
+        run = self.shown_run()
+        if run is not None:
+            pred = run.adv_prediction(i)
+            if run.adversarial(i) is None:
+                return f"adversarial (not in {run.name})"
+            return f"adversarial ({run.name})" + (f" → {self.label_name(pred)}" if pred is not None else "")
+        result = self.results.get(i)
+        if result is None:
+            return "adversarial (not attacked)"
+        return f"adversarial ({result.attack}) → {self.label_name(int(result.adv_probs.argmax()))}"
+
     def status(self, i: int) -> str | None:
         """The core status word of image `i` once attacked (flipped / misclassified / held), None before."""
+        run = self.shown_run()
+        if run is not None:
+            return run.status(i)
         result = self.results.get(i)
         return None if result is None else result.status
 
+    def adversarial_prediction(self, i: int) -> int | None:
+        """The class the shown adversarial of image `i` gets (the selected run's, else the latest attack's)."""
+        run = self.shown_run()
+        if run is not None:
+            return run.adv_prediction(i)
+        result = self.results.get(i)
+        return None if result is None else int(result.adv_probs.argmax())
+
+    def shown_run(self) -> Run | None:
+        """The selected run when it has adversarials of the images loaded now (its indices mean them)."""
+        run = self.selected_run
+        if run is None or not run.has_adversarials or self.images is None:
+            return None
+        return run if run.images == self.images_fingerprint() else None
+
+    def images_fingerprint(self) -> dict[str, Any]:
+        return images_fingerprint(list(self.images.names) if self.images is not None else [])
+
+    def model_record(self) -> dict[str, Any]:
+        """What a run and a workspace say about the model: path, sha256, spec, the flags it needed."""
+        spec = self.clf.spec.to_dict() if self.clf is not None else None
+        return {"path": self.model_path, "sha256": self.info.get("sha256"), "name": self.model_name(),
+                "spec": spec, **self.model_config}
+
+    def model_name(self) -> str:
+        return Path(self.model_path).name if self.model_path else ("in-memory model" if self.clf is not None else "none")
+
     # --- commands --------------------------------------------------------------------------
-    def start(self, model: str | None, images: list[str], demo: bool, trust_pickle: bool = False) -> None:
+    def start(self, model: str | None, images: list[str], demo: bool, trust_pickle: bool = False,
+              options: dict[str, Any] | None = None) -> None:
         """What the app does right after the window shows: find attacks, open the first model.
         `trust_pickle` is the command line's --trust-pickle: the user already confirmed trust."""
         self.runner.submit("find attacks", tasks.discover_attacks, on_done=self._on_attacks,
                            on_error=partial(self._fail, "Cannot list attacks"))
         if model is not None:
-            self.open_model(model, sources=images, trust_pickle=trust_pickle)
+            self.open_model(model, sources=images, trust_pickle=trust_pickle, options=options or None)
         elif demo or not images:
             self.open_demo()
         else:
@@ -164,15 +233,20 @@ class Session(QObject):
         self.open_model(str(DEMO_MODEL), sources=[str(DEMO_SAMPLES)])
 
     def open_model(self, path: str, *, sources: list[str] | None = None, trust_pickle: bool = False,
-                   spec: Any = None, save_sidecar: bool = False) -> Job:
-        """Load a model and refit the images to it; on failure everything stays as it was."""
+                   spec: Any = None, save_sidecar: bool = False, options: dict[str, Any] | None = None) -> Job:
+        """Load a model and refit the images to it; on failure everything stays as it was.
+        `options` are `open.Config` fields (arch, num_classes, input_shape …: the model dialog's or
+        the command line's); by default the ones this file needed last time. A file that needs
+        more than it says (a state_dict's architecture, a shape) asks through `model_needs_options`."""
         sources = list(self.sources if sources is None else sources)
         name = Path(path).name
+        options = {k: v for k, v in dict(self.model_options.get(str(path), {}) if options is None
+                                          else options).items() if v not in (None, "")}
 
         def job(progress, cancel) -> ModelState:
             state = tasks.open_model(path, sources, device=self.device, trust_pickle=trust_pickle,
-                                     spec=spec, progress=progress, cancel=cancel)
-            if save_sidecar:
+                                     spec=spec, options=options, progress=progress, cancel=cancel)
+            if save_sidecar or (options and any(k not in ("arch", "num_classes") for k in options)):
                 from advinspect.core.models import write_sidecar
 
                 write_sidecar(path, state.clf.spec)
@@ -183,11 +257,21 @@ class Session(QObject):
                 self.log("warning", str(error))
                 self.trust_needed.emit(path, list(error.findings))
                 return
+            if spec is None and needs_options(error):  # an edited spec's error is shown as it is
+                self.log("warning", f"{name}: {error}")
+                self.model_needs_options.emit(path, str(error), dict(options))
+                return
             self._fail(f"Cannot open {name}", error, details)
 
-        self.log("info", f"opening model {path}")
-        return self.runner.submit(f"open {name}", job, on_done=partial(self._commit_model, path, sources),
-                                  on_error=failed, on_progress=self._progress_only)
+        def done(state: ModelState) -> None:
+            self.model_config = {k: v for k, v in options.items() if k in ("arch", "num_classes")}
+            if options:
+                self.model_options[str(path)] = dict(options)
+            self._commit_model(path, sources, state)
+
+        self.log("info", f"opening model {path}" + (f" with {options}" if options else ""))
+        return self.runner.submit(f"open {name}", job, on_done=done, on_error=failed,
+                                  on_progress=self._progress_only)
 
     def apply_spec(self, spec: Any) -> Job | None:
         """Reload the current model with an edited spec; saved as a sidecar once it fits."""
@@ -283,6 +367,10 @@ class Session(QObject):
         """Show only these images in the Images dock (a clicked bin or cell), under `label`."""
         chosen = frozenset(int(i) for i in indices if 0 <= int(i) < self.count)
         self.custom_filter = (label, chosen)
+        # the plots show an evaluation: its bins and cells open that evaluation's own adversarials
+        source = next((r for r in self.runs if r.result is not None and r.result is self.evaluation), None)
+        if source is not None and self.selected_run is not source:
+            self.select_run(source.id)
         self.log("info", f"images filtered: {label} ({len(chosen)} image(s))")
         self.custom_filter_changed.emit()
 
@@ -333,6 +421,63 @@ class Session(QObject):
         return self.run_job("remove defense", job, self._commit_undefended,
                             error_title="Cannot remove the defense", on_progress=self._progress_only)
 
+    # --- runs ----------------------------------------------------------------------------------
+    def add_run(self, verb: str, result: Any, *, params: dict[str, Any] | None = None,
+                name: str | None = None, select: bool = True) -> Run:
+        """Keep `result` (any verb's Result) as a run with the model, defense and images it used."""
+        run = make_run(self.runs.new_id(), verb, result, model=self.model_record(),
+                       defense=None if self.defense is None else {k: v for k, v in self.defense.items()},
+                       images=self.images_fingerprint(), name=name, params=params)
+        self.runs.add(run)
+        self.runs_changed.emit()
+        if select:
+            self.select_run(run.id)
+        return run
+
+    def select_run(self, run_id: str | None) -> None:
+        """Show a run: its adversarials in the inspector and badges, its evaluation in the plots."""
+        run = None if run_id is None else self.runs.get(run_id)
+        self.selected_run = run
+        if run is not None and run.verb == "evaluate" and run.result is not None and run.images == self.images_fingerprint():
+            if self.evaluation is not run.result:
+                self.set_evaluation(run.result)
+        self.run_selected.emit(run)
+        self.results_changed.emit(list(range(self.count)))
+
+    def remove_run(self, run_id: str) -> None:
+        if self.runs.remove(run_id):
+            if self.selected_run is not None and self.selected_run.id == run_id:
+                self.select_run(None)
+            self.runs_changed.emit()
+
+    def rename_run(self, run_id: str, name: str) -> None:
+        self.runs.rename(run_id, name)
+        self.runs_changed.emit()
+
+    def import_run(self, path: str) -> Run | None:
+        """A CLI results.json / evaluation.json as a run (its numbers; no adversarial arrays)."""
+        from advinspect.core.runs import Run as RunType
+        from advinspect.core.workspace import import_results
+
+        try:
+            verb, data, lines = import_results(path)
+        except AdvInspectError as exc:
+            self._fail("Cannot import results", str(exc), "")
+            return None
+        run = RunType(self.runs.new_id(), verb, f"{verb} (imported {Path(path).name})", time.time(),
+                      {"path": (data.get("provenance") or {}).get("model") if isinstance(data.get("provenance"), dict)
+                       else None}, None, {}, lines, data, {})
+        self.runs.add(run)
+        self.log("info", f"imported {path} as {run.name}")
+        self.runs_changed.emit()
+        return run
+
+    def replace_runs(self, runs: list[Run]) -> None:
+        self.runs.replace_all(runs)
+        self.selected_run = None
+        self.runs_changed.emit()
+        self.run_selected.emit(None)
+
     def cancel(self) -> None:
         """Esc: cancel the running job and every queued one (also one submitted a moment ago)."""
         pending = self.runner.pending()
@@ -378,6 +523,7 @@ class Session(QObject):
                    "summary": result.summary_text()}
         self.log("info", "; ".join(result.summary_text()))
         self._swap_model(result.clf, result.clf.describe(), result.probs, base, defense)
+        self.add_run("defend", result, params=dataclasses.asdict(config), select=False)
 
     def _commit_undefended(self, state: ModelState) -> None:
         self._swap_model(state.clf, state.info, state.probs, None, None)
@@ -443,6 +589,12 @@ class Session(QObject):
             self.evaluation_changed.emit()
             self.custom_filter_changed.emit()
         self.current, self.selection = -1, []
+        # Every view learns of the new images before any dialog runs its own event loop: the
+        # broken-images dialog used to repaint the Images dock against the old rows (IndexError).
+        self.images_changed.emit()
+        if images is not None and len(images):
+            self.set_current(0)
+            self.set_selection([0])
         if images is not None:
             correct = int((probs.argmax(1) == images.labels).sum()) if images.has_labels else None
             acc = f", clean accuracy {correct}/{len(images)}" if correct is not None else ""
@@ -451,10 +603,6 @@ class Session(QObject):
                 self._fail("Some images could not be read",
                            f"{len(images.errors)} file(s) failed; the other {len(images)} loaded",
                            "\n".join(images.errors))
-        self.images_changed.emit()
-        if images is not None and len(images):
-            self.set_current(0)
-            self.set_selection([0])
 
     def _progress_only(self, event: ProgressEvent) -> None:
         self.progress.emit(event.step, event.total, event.message, self._eta(event))
@@ -505,6 +653,8 @@ class Session(QObject):
             self.log("warning" if line.startswith("warning:") else "info", line)
         self.trace_final.emit(list(r.trace))
         self.last_attack = result
+        self.add_run("attack", result, select=False)
+        self.selected_run = None  # the inspector shows the newest attack: the session's results
         self.results_changed.emit(changed)
         if self.current >= 0:
             self.preview_changed.emit(self.current)

@@ -41,22 +41,26 @@ def discover_attacks(progress: Progress, cancel: CancelToken) -> dict[str, type]
 
 
 def open_model(path: str | Path | None, sources: list[str], *, device: str = "auto",
-               trust_pickle: bool = False, spec: Any = None, clf: Any = None, images: Images | None = None,
-               progress: Progress, cancel: CancelToken) -> ModelState:
+               trust_pickle: bool = False, spec: Any = None, options: dict[str, Any] | None = None,
+               clf: Any = None, images: Images | None = None, progress: Progress,
+               cancel: CancelToken) -> ModelState:
     """`open` a model file (or take an in-memory one), then load `sources` fitted to it (or take
-    `images`) and `predict` them."""
+    `images`) and `predict` them. `options` are `open.Config` fields (the model dialog's, the
+    command line's model flags: arch, num_classes, input_shape …), as text or values."""
     from advinspect.core.tasks import open as open_task
+    from advinspect.core.tasks.base import make_config
 
     started = time.perf_counter()
     if clf is None:
-        config = open_task.Config(device=device, trust_pickle=trust_pickle)
+        config = make_config(open_task.Config, dict(options or {}), device=device, trust_pickle=trust_pickle)
         if spec is None:
             opened = open_task.run(open_task.Inputs(Path(str(path))), config, progress=progress, cancel=cancel)
             clf, info = opened.clf, opened.info
         else:  # an edited spec from the model dialog: a ModelSpec object, not file/flag fields
             from advinspect.core.models import load_model
 
-            clf = load_model(path, spec, device=device, trust_pickle=trust_pickle)
+            clf = load_model(path, spec, arch=config.arch or None, num_classes=config.num_classes, device=device,
+                             trust_pickle=trust_pickle)
             info = clf.describe()
     else:
         info = clf.describe()

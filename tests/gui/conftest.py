@@ -16,7 +16,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QThreadPool
 from PySide6.QtWidgets import QApplication
 
-from advinspect.gui import dialogs
+from advinspect.gui import dialogs, model_dialog
 from advinspect.gui.main_window import MainWindow
 from advinspect.gui.settings import make_settings
 from advinspect.gui.worker import running_threads
@@ -31,6 +31,7 @@ class DialogRecorder:
     def __init__(self) -> None:
         self.errors: list[tuple[str, str, str]] = []
         self.questions: list[str] = []
+        self.model_dialogs: list[tuple[str, str]] = []  # (path, message) the model dialog was shown for
         self.answer = True
 
     def show_error(self, parent, title: str, message: str, details: str = "") -> None:
@@ -43,6 +44,10 @@ class DialogRecorder:
     def inform(self, parent, title: str, text: str) -> None:
         self.questions.append(text)
 
+    def ask_model_options(self, parent, path: str, message: str, tried: dict) -> dict | None:
+        self.model_dialogs.append((path, message))
+        return None  # cancelled: a test that wants answers replaces this itself
+
 
 @pytest.fixture
 def dialog_log(monkeypatch: pytest.MonkeyPatch) -> DialogRecorder:
@@ -50,6 +55,7 @@ def dialog_log(monkeypatch: pytest.MonkeyPatch) -> DialogRecorder:
     monkeypatch.setattr(dialogs, "show_error", recorder.show_error)
     monkeypatch.setattr(dialogs, "confirm", recorder.confirm)
     monkeypatch.setattr(dialogs, "inform", recorder.inform)
+    monkeypatch.setattr(model_dialog, "ask_model_options", recorder.ask_model_options)
     return recorder
 
 

@@ -39,6 +39,7 @@ class TaskPanel(Panel):
         super().__init__(session, parent)
         self.job: Any = None
         self.result: Any = None
+        self.last_run: Any = None  # core.runs.Run of the last result
         self._tokens = itertools.count(1)
         self._token = 0
         self.run_button = QPushButton(self.run_text)
@@ -76,6 +77,10 @@ class TaskPanel(Panel):
 
     def summary_lines(self, result: Any) -> list[str]:
         return list(result.summary_text())
+
+    def run_result(self, result: Any) -> Any:
+        """What is kept as the run: the verb's core Result (a panel wrapping it unwraps it here)."""
+        return result
 
     # --- the lifecycle -----------------------------------------------------------------------
     @property
@@ -133,6 +138,9 @@ class TaskPanel(Panel):
         for line in lines:
             self.session.log("warning" if line.startswith(("warning:", "cancelled")) else "info",
                              f"{self.verb}: {line}")
+        # Every result is a run in the session (Runs dock, workspace, report): nothing is wiped by
+        # the next click. Kept before on_result so a panel's own drawing sees the run.
+        self.last_run = self.session.add_run(self.verb, self.run_result(result), select=False)
         self.on_result(result)
         self.finished.emit(result)
 

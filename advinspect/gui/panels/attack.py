@@ -39,6 +39,15 @@ def format_eta(seconds: float) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s left"
 
 
+def trace_value_key(trace: list[dict[str, float | None]]) -> str | None:
+    """The per-iteration value to plot above the confidence: the loss, else a margin (minimal-norm
+    attacks), else None when the attack recorded neither (then the plot says so)."""
+    for key in ("loss", "margin"):
+        if any(t.get(key) is not None and np.isfinite(float(t[key])) for t in trace):
+            return key
+    return None
+
+
 class AttackPanel(Panel):
     object_name = "AttackDock"
     title = "Attack"
@@ -63,7 +72,14 @@ class AttackPanel(Panel):
         self.description.setObjectName("attack_description")
         layout.addWidget(self.description)
         self.form = ParamForm()
+        self.form.changed.connect(self.validate)
         layout.addWidget(self.form)
+        self.form_warning = QLabel("")
+        self.form_warning.setObjectName("attack_form_warning")
+        self.form_warning.setWordWrap(True)
+        self.form_warning.setStyleSheet("color: #b9770e")
+        self.form_warning.hide()
+        layout.addWidget(self.form_warning)
         layout.addLayout(self._run_options())
         layout.addLayout(self._buttons())
         self.progress = QProgressBar()
@@ -89,10 +105,12 @@ class AttackPanel(Panel):
         self.trace_conf: list[float] = []
         session.attacks_changed.connect(self._fill_attacks)
         session.model_changed.connect(self._fill_targets)
+        session.model_changed.connect(lambda: self.validate())
         session.progress.connect(self._on_progress)
         session.trace_reset.connect(self._reset_trace)
         session.trace_point.connect(self._add_point)
         session.trace_final.connect(self._final_trace)
+        session.run_selected.connect(self._show_run_trace)
         session.attack_started.connect(lambda _name: self._set_running(True))
         session.attack_finished.connect(self._on_finished)
         session.selection_changed.connect(self._update_scope_text)
@@ -140,7 +158,7 @@ class AttackPanel(Panel):
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setMinimumHeight(180)
         self.loss_plot = self.plots.addPlot(row=0, col=0)
-        self.loss_plot.setLabel("left", "loss")
+        self.loss_plot.setLabel("left", "loss (mean)")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
         self.conf_plot = self.plots.addPlot(row=1, col=0)
         self.conf_plot.setLabel("left", "true-class conf.")
@@ -148,6 +166,11 @@ class AttackPanel(Panel):
         self.conf_plot.setYRange(0, 1)
         self.conf_plot.showGrid(x=True, y=True, alpha=0.2)
         self.conf_plot.setXLink(self.loss_plot)
+        for plot in (self.loss_plot, self.conf_plot):
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).enableAutoSIPrefix(False)  # plain values, never "(x0.001)"
+        self.conf_plot.setToolTip("mean over the images still being attacked at each iteration: "
+                                  "images that flipped early leave the average")
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#e8743b", width=2))
         self.conf_curve = self.conf_plot.plot(pen=pg.mkPen("#4c8bd6", width=2))
         self._redraw = QTimer(self)  # live points and progress: at most ten redraws a second
@@ -206,23 +229,63 @@ class AttackPanel(Panel):
         self.target_box.setEnabled(targeted)
         if not targeted:
             self.target_box.setCurrentIndex(0)
+        self.validate()
         self._update_run_enabled()
+
+    def _field_at_fault(self) -> str | None:
+        """The first field whose value alone fails (the parser's message may not name it)."""
+        from advinspect.core.errors import AdvInspectError
+        from advinspect.core.params import build_params
+
+        values = self.form.values()
+        for name in self.form.field_names():
+            try:
+                build_params(self.form.params_type, {name: values[name]})
+            except AdvInspectError:
+                return name
+        return None
+
+    def validate(self) -> str:
+        """Inline check as the user types: the field at fault is outlined with the reason, and an
+        eps larger than the model's whole value range is flagged (a budget in 0–255 units on a
+        0–1 model changes every pixel to anything). Returns the text shown ("" when all is fine)."""
+        from advinspect.core.errors import AdvInspectError
+
+        if self.form.params_type is None:
+            return ""
+        message = ""
+        try:
+            params = self.form.params()
+            self.form.mark_invalid(None)
+        except AdvInspectError as exc:
+            named = self._field_at_fault()
+            message = f"{named}: {exc}" if named and not str(exc).startswith(named) else str(exc)
+            self.form.mark_invalid(named, message)
+            params = None
+        eps = getattr(params, "eps", None)
+        norm = str(getattr(params, "norm", "linf"))
+        lo, hi = self.session.value_range
+        if isinstance(eps, (int, float)) and norm == "linf" and eps > hi - lo:
+            message = (f"eps {eps:g} exceeds the model's value range {lo:g}–{hi:g}: every pixel may change "
+                       f"to anything (did you mean {eps / 255:.4g}, i.e. {eps:g}/255?)")
+        self.form_warning.setText(message)
+        self.form_warning.setVisible(bool(message))
+        return message
 
     def state(self) -> dict[str, Any]:
         """Last values per attack and the chosen attack, for QSettings."""
         if self._current_name is not None and self.form.params_type is not None:
             self.saved[self._current_name] = self.form.values()
         state = dict(self.saved)
-        state["_attack"] = {"name": self._current_name, "seed": self.seed.value(),
-                            "scope": self.scope.currentText()}
+        # the image scope is not kept: a remembered "all" made the next Ctrl+R start CW on every image
+        state["_attack"] = {"name": self._current_name, "seed": self.seed.value()}
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
         self.saved = {k: v for k, v in state.items() if isinstance(v, dict)}
         extra = self.saved.get("_attack", {})
         self.seed.setValue(int(extra.get("seed", 0) or 0))
-        scope = self.scope.findText(str(extra.get("scope", "selection")))
-        self.scope.setCurrentIndex(max(0, scope))
+        self.scope.setCurrentIndex(0)  # always the selection at start
         if self.session.attacks:
             self._current_name = None
             self._fill_attacks()
@@ -307,13 +370,29 @@ class AttackPanel(Panel):
         if not self._redraw.isActive():
             self._redraw.start()
 
+    def _show_run_trace(self, run: Any) -> None:
+        """A selected attack run shows its own loss and confidence curves (not the last run's)."""
+        if run is None or run.verb != "attack" or not run.data.get("trace") or self.running:
+            return
+        trace = run.data["trace"]
+        self._reset_trace(run.name, int(max(t.get("step") or 0 for t in trace)))
+        self._final_trace(trace)
+
     def _final_trace(self, trace: list[dict[str, float]]) -> None:
         """The engine's exact per-step trace replaces the sampled live points."""
         if not trace:
             return
         self.trace_x = [float(t.get("step", i + 1)) for i, t in enumerate(trace)]
-        self.trace_loss = [float(t.get("loss", np.nan)) for t in trace]
-        self.trace_conf = [float(t.get("confidence", np.nan)) for t in trace]
+        key = trace_value_key(trace)
+        self.trace_loss = [np.nan if t.get(key) is None else float(t[key]) for t in trace] if key else \
+            [np.nan] * len(trace)
+        self.trace_conf = [np.nan if t.get("confidence") is None else float(t["confidence"]) for t in trace]
+        heading = self.loss_plot.titleLabel.text.split(":")[0]
+        if key is None:  # e.g. DeepFool records no loss: say so instead of an empty plot
+            self.loss_plot.setTitle(f"{heading}: no loss recorded (see the confidence below)")
+        else:
+            self.loss_plot.setTitle(f"{heading}: {key} per iteration (mean over images still attacked)")
+        self.loss_plot.setLabel("left", f"{key or 'loss'} (mean)")
         self._draw()
 
     def _draw(self) -> None:

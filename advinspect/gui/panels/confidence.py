@@ -42,6 +42,7 @@ class ConfidencePanel(Panel):
         self.headline = QLabel("no image")
         self.headline.setObjectName("confidence_headline")
         self.headline.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.headline.setWordWrap(True)  # a long verdict wraps instead of widening the window
         layout.addWidget(self.headline)
         self.plot = pg.PlotWidget()
         self.plot.setMenuEnabled(False)

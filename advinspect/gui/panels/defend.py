@@ -51,7 +51,7 @@ class DefendPanel(Panel):
         self.preview_graphics = pg.GraphicsLayoutWidget()
         self.preview_graphics.setMinimumHeight(150)
         self.preview_titles, self.preview_views, self.preview_items = linked_image_views(
-            self.preview_graphics, ("selected image", "what the model sees"))
+            self.preview_graphics, ("selected image", "what the model sees"), session.log)
         layout.addWidget(self.preview_graphics, 1)
         self.preview_label = label("defend_preview_label", "preview: –")
         layout.addWidget(self.preview_label)

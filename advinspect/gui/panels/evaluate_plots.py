@@ -82,7 +82,7 @@ class RobustnessPanel(_ResultPanel):
         layout.setContentsMargins(4, 4, 4, 4)
         self.plot = _plot("robust accuracy vs eps", "accuracy", "eps")
         self.plot.setYRange(0, 1.02)
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = self.plot.addLegend(offset=(10, -10))  # bottom left: the curves fall away from it
         layout.addWidget(self.plot, 1)
         self.caption = QLabel("run an evaluation (Evaluate dock) to see the curves")
         self.caption.setObjectName("robustness_caption")
@@ -116,6 +116,8 @@ class RobustnessPanel(_ResultPanel):
             points = ", ".join(f"{e:.3g}: {_percent(a)}" for e, a in zip(eps, acc, strict=True))
             texts.append(f"{curve['attack']} — {points}")
         self.plot.setYRange(0, 1.02)
+        attacks = ", ".join(c["attack"] for c in data["curves"]) or "no attack"
+        self.plot.setTitle(f"robust accuracy vs eps: {attacks} on {data['n']} images")
         self.caption.setText(" · ".join(texts))
 
 
@@ -150,7 +152,12 @@ class HistogramsPanel(_ResultPanel):
         self.counts = {}
         if self.outcome is None:
             return
-        hist = self.outcome.evaluation.data["histograms"]
+        data = self.outcome.evaluation.data
+        hist = data["histograms"]
+        ref = data.get("reference_attack") or {}
+        if ref:
+            self.plots["attack"].setTitle(f"confidence: clean (blue) vs adversarial (red, {ref.get('attack')} "
+                                          f"eps {float(ref.get('eps') or 0):g})")
         edges = np.asarray(hist["bins"], float)
         width = np.diff(edges)
         for key, (left, right) in self.pairs.items():
@@ -226,6 +233,7 @@ class CalibrationPanel(_ResultPanel):
         self.plot.setXRange(0, 1)
         self.plot.setYRange(0, 1)
         self.plot.addLegend(offset=(10, 10))
+        self.highlight: pg.LinearRegionItem | None = None
         self.plot.setToolTip("click a bar to show its images in the Images dock")
         self.plot.scene().sigMouseClicked.connect(self._on_plot_click)
         left = QVBoxLayout()
@@ -243,13 +251,21 @@ class CalibrationPanel(_ResultPanel):
                                  "show its images")
         self.matrix_titles: dict[str, pg.LabelItem] = {}
         self.matrix_views: dict[str, pg.ViewBox] = {}
+        self.matrix_plots: dict[str, pg.PlotItem] = {}
         self.matrix_items: dict[str, pg.ImageItem] = {}
         lut = pg.colormap.get("viridis").getLookupTable(nPts=256)
         for column, kind in enumerate(("clean", "adversarial")):
             self.matrix_titles[kind] = self.matrices.addLabel(kind, row=0, col=column)
-            view = self.matrices.addViewBox(row=1, col=column, lockAspect=True, invertY=True)
-            view.setMenuEnabled(False)
+            plot = self.matrices.addPlot(row=1, col=column)  # axes: true class down, predicted across
+            plot.setLabel("left", "true class")
+            plot.setLabel("bottom", "predicted class")
+            plot.invertY(True)
+            plot.setAspectLocked(True)
+            plot.hideButtons()
+            plot.setMenuEnabled(False)
+            view = plot.getViewBox()
             view.setMouseEnabled(False, False)
+            self.matrix_plots[kind] = plot
             item = pg.ImageItem(axisOrder="row-major")
             item.setLookupTable(lut)
             view.addItem(item)
@@ -291,6 +307,16 @@ class CalibrationPanel(_ResultPanel):
             bars = pg.BarGraphItem(x=lows + width * (offset + 0.5) / 3, height=acc, width=width / 3 * 0.95,
                                    brush=color, pen=pg.mkPen(None), name=label)
             self.plot.addItem(bars)
+            if key == "before":  # how many images each bin holds: a tall bar of 2 images says little
+                for lower, w, a, b in zip(lows, width, acc, bins[key], strict=True):
+                    if b["count"]:
+                        count = pg.TextItem(str(b["count"]), anchor=(0.5, 1.0), color="#555555")
+                        count.setPos(lower + w / 2, min(0.98, a + 0.02))
+                        self.plot.addItem(count)
+        self.highlight = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(255, 200, 0, 60),
+                                             pen=pg.mkPen(None))
+        self.highlight.hide()
+        self.plot.addItem(self.highlight)
         self.plot.setXRange(0, 1, padding=0.01)
         self.plot.setYRange(0, 1, padding=0.01)
         self.numbers.setText(self._numbers_html(data))
@@ -322,6 +348,14 @@ class CalibrationPanel(_ResultPanel):
         self.matrix_titles[kind].setText(f"{kind} · acc {_percent(accuracy)}")
         view = self.matrix_views[kind]
         k = len(matrix)
+        if kind == "adversarial" and data.get("reference_attack"):
+            ref = data["reference_attack"]
+            self.matrix_titles[kind].setText(f"adversarial ({ref.get('attack')} eps {float(ref.get('eps') or 0):g})"
+                                             f" · acc {_percent(accuracy)}")
+        step = max(1, k // 12)  # every class named while they fit, else every step-th
+        ticks = [(c + 0.5, self.session.label_name(c)) for c in range(0, k, step)]
+        for axis in ("left", "bottom"):
+            self.matrix_plots[kind].getAxis(axis).setTicks([ticks, []])
         if k <= 12:  # counts in the cells while they stay legible
             for r in range(k):
                 for c in range(k):
@@ -350,6 +384,8 @@ class CalibrationPanel(_ResultPanel):
 
     def filter_reliability_bin(self, key: str, b: int) -> list[int]:
         bins = self.series_bins()[key]
+        self.highlight.setRegion((bins[b]["lower"], bins[b]["upper"]))  # the clicked bin stays marked
+        self.highlight.show()
         label = dict((k, lbl) for k, lbl, _ in self.SERIES)[key]
         return self._filter(f"reliability {bins[b]['lower']:.2f}–{bins[b]['upper']:.2f} ({label})",
                             self.positions_in_reliability_bin(key, b))

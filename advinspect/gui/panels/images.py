@@ -1,17 +1,25 @@
-"""Images dock: thumbnail grid with truth, prediction and an attacked badge; filter; multi-select."""
+"""Images dock: thumbnail grid with truth, prediction and an attacked badge; filter by outcome and
+by class, search by file name; multi-select.
+
+A virtual list: rows are indices, thumbnails are made when a row is first drawn and cached, and
+a row is found by a dict, so 20,000 images open and refilter in well under a second."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QAbstractListModel, QItemSelectionModel, QModelIndex, QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPixmap
+from PySide6.QtGui import QAction, QBrush, QColor, QImage, QKeySequence, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListView,
+    QMenu,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -20,7 +28,8 @@ from PySide6.QtWidgets import (
 from advinspect.core.status import FLIPPED, HELD, MISCLASSIFIED, NOT_ATTACKED
 from advinspect.gui.panels import Panel
 from advinspect.gui.session import Session
-from advinspect.gui.widgets.imaging import thumbnail
+from advinspect.gui.widgets.image_actions import copy_image, save_image
+from advinspect.gui.widgets.imaging import thumbnail, to_qimage
 
 FILTERS = ("all", "correct", "wrong", FLIPPED, MISCLASSIFIED, HELD, NOT_ATTACKED)
 THUMB = 64
@@ -64,7 +73,10 @@ class ImageListModel(QAbstractListModel):
         super().__init__()
         self.session = session
         self.rows: list[int] = []
+        self._row: dict[int, int] = {}  # image index -> row
         self.filter = "all"
+        self.label_filter = -1  # a class index (truth), -1: every class
+        self.search = ""  # part of the file name, case-insensitive
         self._thumbs: dict[int, QPixmap] = {}
 
     def rebuild(self, clear_cache: bool = False) -> None:
@@ -73,16 +85,23 @@ class ImageListModel(QAbstractListModel):
             self._thumbs.clear()
         s = self.session
         custom = s.custom_filter[1] if s.custom_filter is not None else None
-        self.rows = [i for i in range(s.count) if keep(s, i, self.filter) and (custom is None or i in custom)]
+        candidates = range(s.count)
+        if self.label_filter >= 0 and s.images is not None:
+            candidates = np.flatnonzero(s.images.labels == self.label_filter).tolist()
+        needle = self.search.strip().lower()
+        names = s.images.names if s.images is not None else []
+        self.rows = [i for i in candidates if (not needle or needle in names[i].lower())
+                     and (custom is None or i in custom) and keep(s, i, self.filter)]
+        self._row = {i: r for r, i in enumerate(self.rows)}
         self.endResetModel()
 
     def row_of(self, image_index: int) -> int:
-        try:
-            return self.rows.index(image_index)
-        except ValueError:
-            return -1
+        return self._row.get(image_index, -1)
 
     def refresh_images(self, indices: list[int]) -> None:
+        if len(indices) > 64 and self.rows:  # a run selected: one signal for the whole list
+            self.dataChanged.emit(self.index(0), self.index(len(self.rows) - 1))
+            return
         for i in indices:
             row = self.row_of(i)
             if row >= 0:
@@ -119,8 +138,8 @@ class ImageListModel(QAbstractListModel):
         text = f"{s.label_name(truth) if truth >= 0 else '?'} → {s.label_name(pred)}"
         status = s.status(i)
         if status is not None:
-            result = s.results[i]
-            text += f"\n{status}→{s.label_name(int(result.adv_probs.argmax()))}"
+            adv = s.adversarial_prediction(i)
+            text += f"\n{status}→{s.label_name(adv) if adv is not None else '?'}"
         else:
             text += "\n "  # uniform item sizes come from one item: always reserve two lines
         return text
@@ -148,6 +167,23 @@ class ImagesPanel(Panel):
         self.select_all.clicked.connect(self._select_all)
         top.addWidget(self.select_all)
         layout.addLayout(top)
+        second = QHBoxLayout()
+        self.class_box = QComboBox()
+        self.class_box.setObjectName("image_class_filter")
+        self.class_box.setToolTip("show only the images of one true class")
+        self.class_box.addItem("every class", -1)
+        self.class_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.class_box.setMinimumContentsLength(6)
+        self.class_box.currentIndexChanged.connect(lambda _i: self.set_class(int(self.class_box.currentData())))
+        second.addWidget(self.class_box, 1)
+        self.search_box = QLineEdit()
+        self.search_box.setObjectName("image_search")
+        self.search_box.setPlaceholderText("search file name")
+        self.search_box.setClearButtonEnabled(True)
+        self.search_box.setMinimumWidth(60)
+        self.search_box.textChanged.connect(self.set_search)
+        second.addWidget(self.search_box, 2)
+        layout.addLayout(second)
         layout.addWidget(self._custom_row())
         self.model = ImageListModel(session)
         self.view = QListView()
@@ -163,6 +199,13 @@ class ImagesPanel(Panel):
         self.view.setWordWrap(True)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setModel(self.model)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        copy = QAction("Copy Image", self.view)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(lambda: self.copy_image(self.session.current))
+        self.view.addAction(copy)
         self.view.selectionModel().currentChanged.connect(self._on_current)
         self.view.selectionModel().selectionChanged.connect(self._on_selection)
         layout.addWidget(self.view, 1)
@@ -172,6 +215,8 @@ class ImagesPanel(Panel):
         self._syncing = False
         session.images_changed.connect(lambda: self._rebuild(clear_cache=True))
         session.model_changed.connect(lambda: self._rebuild(clear_cache=True))
+        session.model_changed.connect(self._fill_classes)
+        session.images_changed.connect(self._fill_classes)
         session.results_changed.connect(self._on_results)
         session.current_changed.connect(self._show_current)
         session.custom_filter_changed.connect(self._on_custom_filter)
@@ -209,6 +254,58 @@ class ImagesPanel(Panel):
             if index != self.filter_box.currentIndex():
                 self.filter_box.setCurrentIndex(index)
             self._rebuild()
+
+    def image_at(self, index: int) -> QImage | None:
+        """Image `index` at full size (its pixels as the model sees them)."""
+        x = self.session.image(index)
+        return None if x is None else to_qimage(x, self.session.value_range)
+
+    def copy_image(self, index: int) -> bool:
+        copied = copy_image(self.image_at(index))
+        if copied:
+            self.session.log("info", f"copied {self.session.images.names[index]}")
+        return copied
+
+    def _context_menu(self, pos: Any) -> None:
+        model_index = self.view.indexAt(pos)
+        if not model_index.isValid():
+            return
+        i = self.model.rows[model_index.row()]
+        name = Path(self.session.images.names[i]).stem
+        menu = QMenu(self.view)
+        menu.addAction("Copy image", lambda: self.copy_image(i))
+        menu.addAction("Save image…", lambda: save_image(self.image_at(i), self, f"{name}.png"))
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def set_class(self, label: int) -> None:
+        if label != self.model.label_filter:
+            self.model.label_filter = label
+            self._rebuild()
+
+    def set_search(self, text: str) -> None:
+        if text != self.model.search:
+            self.model.search = text
+            if self.search_box.text() != text:
+                self.search_box.setText(text)
+            self._rebuild()
+
+    def _fill_classes(self) -> None:
+        """The class filter offers the labels of the images loaded now (model labels as names)."""
+        s = self.session
+        present = sorted(set(s.images.labels.tolist()) - {-1}) if s.images is not None else []
+        wanted = [(-1, "every class")] + [(int(c), s.label_name(int(c))) for c in present]
+        current = [(int(self.class_box.itemData(k)), self.class_box.itemText(k)) for k in range(self.class_box.count())]
+        if wanted == current:
+            return
+        keep_label = self.model.label_filter if self.model.label_filter in present else -1
+        self.class_box.blockSignals(True)
+        self.class_box.clear()
+        for value, text in wanted:
+            self.class_box.addItem(text, value)
+        self.class_box.setCurrentIndex(max(0, self.class_box.findData(keep_label)))
+        self.class_box.blockSignals(False)
+        if keep_label != self.model.label_filter:
+            self.set_class(keep_label)
 
     def visible_indices(self) -> list[int]:
         return list(self.model.rows)

@@ -8,18 +8,35 @@ follows the attack's previews while it runs.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction, QImage, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from advinspect.gui.session import Session
+from advinspect.gui.widgets.image_actions import (
+    copy_image,
+    install_view_menu,
+    item_image,
+    save_image,
+)
 from advinspect.gui.widgets.imaging import norms, signed_perturbation, to_display
 
 DIVERGING = pg.ColorMap(pos=[0.0, 0.5, 1.0], color=[(33, 102, 172), (247, 247, 247), (178, 24, 43)])
 
 
+VIEW_NAMES = ("original", "adversarial", "perturbation")
 LIVE_INTERVAL_MS = 100  # previews arrive up to 20/s; redrawing more than 10/s only costs the GUI
 
 
@@ -28,14 +45,36 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     return (img * 255 + 0.5).astype(np.uint8)
 
 
-def perturbation_indices(delta: np.ndarray, limit: float) -> np.ndarray:
-    """Signed change mapped to colormap indices 0..255 (127.5 = no change, ends at ±limit)."""
-    return np.clip((delta / limit + 1.0) * 127.5, 0, 255).astype(np.uint8)
-
-
 def gain_from_slider(value: int) -> float:
     """Slider 0..300 -> gain 1..1000 on a log scale: small epsilons need large gains."""
     return float(10 ** (value / 100))
+
+
+class ViewTitle(pg.LabelItem):
+    """A view's title that asks for no width: a long title ("adversarial (attack pgd eps 0.1) → 6")
+    must not widen its column, or the three views stop being equal. It wraps to the column."""
+
+    def updateMin(self) -> None:  # noqa: N802 (pyqtgraph's name)
+        height = self.itemRect().height()
+        self.setMinimumWidth(0)
+        self.setMinimumHeight(height)
+        self._sizeHint = {Qt.SizeHint.MinimumSize: (0, height), Qt.SizeHint.PreferredSize: (0, height),
+                          Qt.SizeHint.MaximumSize: (-1, -1), Qt.SizeHint.MinimumDescent: (0, 0)}
+        self.updateGeometry()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001
+        width = self.size().width()
+        if width > 0 and abs(self.item.textWidth() - width) > 1:
+            self.item.setTextWidth(width)  # wrap within the column
+            self.item.document().setDefaultTextOption(self._centered())
+            self.updateMin()
+        super().resizeEvent(event)
+
+    @staticmethod
+    def _centered():  # noqa: ANN205
+        from PySide6.QtGui import QTextOption
+
+        return QTextOption(Qt.AlignmentFlag.AlignHCenter)
 
 
 class InspectorView(QWidget):
@@ -50,6 +89,7 @@ class InspectorView(QWidget):
         self.caption = QLabel("Loading…")
         self.caption.setObjectName("inspector_caption")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setWordWrap(True)
         layout.addWidget(self.caption)
         self.graphics = pg.GraphicsLayoutWidget()
         layout.addWidget(self.graphics, 1)
@@ -57,8 +97,9 @@ class InspectorView(QWidget):
         self.views: list[pg.ViewBox] = []
         self.items: list[pg.ImageItem] = []
         for column, title in enumerate(("original", "adversarial", "perturbation")):
-            self.titles.append(self.graphics.addLabel(title, row=0, col=column,
-                                                      color=pg.getConfigOption("foreground")))
+            label = ViewTitle(title, color=pg.getConfigOption("foreground"))
+            self.graphics.addItem(label, row=0, col=column)
+            self.titles.append(label)
             view = self.graphics.addViewBox(row=1, col=column, lockAspect=True, invertY=True)
             view.setMenuEnabled(False)
             item = pg.ImageItem(axisOrder="row-major")
@@ -68,6 +109,14 @@ class InspectorView(QWidget):
         for view in self.views[1:]:
             view.setXLink(self.views[0])
             view.setYLink(self.views[0])
+        for view in self.views:
+            # No automatic ranging: with linked views each auto-range added its padding to the
+            # others', and every new image or gain change zoomed out further. `fit()` ranges.
+            view.disableAutoRange()
+        grid = self.graphics.ci.layout
+        for column in range(3):  # three equal views, whatever their titles say
+            grid.setColumnStretchFactor(column, 1)
+            grid.setColumnPreferredWidth(column, 1)
         self.items[2].setLookupTable(DIVERGING.getLookupTable(nPts=256))
         layout.addLayout(self._controls())
         self.readout = QLabel(" ")
@@ -88,11 +137,20 @@ class InspectorView(QWidget):
         for view in self.views:
             view.sigRangeChangedManually.connect(self._on_user_zoom)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse)
+        install_view_menu(self.graphics, self.views, self.items, VIEW_NAMES, self.session.log,
+                          extra=[("Fit", self.fit)])
+        self.hovered = 1  # the view Ctrl+C copies: the last one under the mouse (the adversarial at first)
+        copy = QAction("Copy Image", self)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        copy.triggered.connect(lambda: self.copy_image(self.hovered))
+        self.addAction(copy)
         session.current_changed.connect(self.refresh)
         session.images_changed.connect(self.refresh)
         session.preview_changed.connect(self._on_preview)
         session.results_changed.connect(self._on_results)
         session.busy_changed.connect(self._on_busy)
+        self._update_levels()  # the gain label says its value from the start
 
     def _controls(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -105,8 +163,13 @@ class InspectorView(QWidget):
         self.gain.valueChanged.connect(self._update_levels)
         row.addWidget(self.gain, 1)
         self.gain_label = QLabel()
-        self.gain_label.setMinimumWidth(90)
+        self.gain_label.setMinimumWidth(70)
         row.addWidget(self.gain_label)
+        fit = QPushButton("Fit")
+        fit.setObjectName("inspector_fit")
+        fit.setToolTip("show the whole image in each view")
+        fit.clicked.connect(self.fit)
+        row.addWidget(fit)
         self.auto_gain = QCheckBox("auto")
         self.auto_gain.setObjectName("gain_auto")
         self.auto_gain.setChecked(True)
@@ -116,16 +179,31 @@ class InspectorView(QWidget):
         row.addWidget(self.auto_gain)
         self.metrics_label = QLabel("Linf – · L2 – · L0 – · PSNR –")
         self.metrics_label.setObjectName("inspector_metrics")
+        self.metrics_label.setWordWrap(True)  # long numbers wrap: they never widen the window
+        self.metrics_label.setMinimumWidth(120)
         row.addWidget(self.metrics_label, 2)
         return row
 
     def _on_user_zoom(self, *_: object) -> None:
         self._fit_view = False
 
+    def fit(self) -> None:
+        """Show the whole image in each of the three views (View → Fit, and until the user zooms)."""
+        self._fit_view = True
+        if self._x is None:
+            return
+        height, width = self._x.shape[1:]
+        self.views[0].setRange(xRange=(0, width), yRange=(0, height), padding=0.02)
+
+    def visible_rect(self, view_index: int) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of the image area a view shows, for tests and the readout."""
+        (x0, x1), (y0, y1) = self.views[view_index].viewRange()
+        return x0, y0, x1, y1
+
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
         if self._fit_view and self._x is not None:
-            self.views[0].autoRange(padding=0.02)
+            QTimer.singleShot(0, self.fit)  # after the layout has given the views their sizes
 
     def _fit_gain(self) -> None:
         """Gain so the colour scale ends at the perturbation's Linf (1 when there is none)."""
@@ -179,7 +257,7 @@ class InspectorView(QWidget):
             self._shape = x.shape
             self._fit_view = True
         if self._fit_view:
-            self.views[0].autoRange(padding=0.02)
+            self.fit()
         self._show_adversarial(s.adversarial(s.current))
 
     def _show_adversarial(self, adv: np.ndarray | None, live: bool = False) -> None:
@@ -191,24 +269,23 @@ class InspectorView(QWidget):
             self._delta = None
             self._signed = None
             self.metrics = None
-            self.titles[1].setText("adversarial (not attacked)")
+            self.titles[1].setText(s.adversarial_title(s.current) if self._x is not None else "adversarial")
             self.titles[2].setText("perturbation")
             self.metrics_label.setText("Linf – · L2 – · L0 – · PSNR –")
             return
         self.items[1].setImage(to_uint8(to_display(adv, s.value_range)), levels=(0, 255), autoLevels=False)
         self._delta = (adv - self._x).astype(np.float32)
         self._signed = signed_perturbation(self._delta)
+        self.items[2].setImage(self._signed, autoLevels=False)  # once per image; the gain sets levels only
         self.metrics = norms(self._x, adv, s.value_range)
         m = self.metrics
         psnr = "∞" if math.isinf(m["psnr"]) else f"{m['psnr']:.1f} dB"
         self.metrics_label.setText(
             f"Linf {m['linf']:.4f} · L2 {m['l2']:.4f} · L0 {m['l0']} · PSNR {psnr}")
-        result = s.results.get(s.current)
         if live:
             self.titles[1].setText("adversarial (running…)")
-        elif result is not None:
-            pred = s.label_name(int(result.adv_probs.argmax()))
-            self.titles[1].setText(f"adversarial ({result.attack}) → {pred}")
+        else:
+            self.titles[1].setText(s.adversarial_title(s.current))
         if self.auto_gain.isChecked():
             self._fit_gain()
         self._update_levels()
@@ -219,7 +296,7 @@ class InspectorView(QWidget):
         lo, hi = self.session.value_range
         limit = (hi - lo) / gain
         if self._signed is not None:
-            self.items[2].setImage(perturbation_indices(self._signed, limit), levels=(0, 255), autoLevels=False)
+            self.items[2].setLevels((-limit, limit))  # colours only: the image and the view stay
             self.titles[2].setText(f"perturbation (blue − / red +, ±{limit:.3g})")
 
     # --- pixel readout ---------------------------------------------------------------------
@@ -234,7 +311,32 @@ class InspectorView(QWidget):
             return row, col
         return None
 
+    # --- copy / save what a view shows -----------------------------------------------------
+    def view_image(self, index: int) -> QImage | None:
+        """The image view `index` shows (colours as shown: the perturbation with its colormap)."""
+        return item_image(self.items[index])
+
+    def copy_image(self, index: int) -> bool:
+        copied = copy_image(self.view_image(index))
+        if copied:
+            self.session.log("info", f"copied the {VIEW_NAMES[index]} image")
+        return copied
+
+    def save_image(self, index: int, path: str | None = None) -> str | None:
+        s = self.session
+        stem = Path(s.images.names[s.current]).stem if s.images is not None and s.current >= 0 else "image"
+        saved = save_image(self.view_image(index), self, f"{stem}_{VIEW_NAMES[index]}.png", path)
+        if saved:
+            self.session.log("info", f"saved the {VIEW_NAMES[index]} image to {saved}")
+        return saved
+
+    def _view_at(self, scene_pos: QPointF) -> int | None:
+        return next((k for k, v in enumerate(self.views) if v.sceneBoundingRect().contains(scene_pos)), None)
+
     def _on_mouse(self, scene_pos: QPointF) -> None:
+        view = self._view_at(scene_pos)
+        if view is not None:
+            self.hovered = view
         for index in range(len(self.views)):
             hit = self.pixel_at(index, scene_pos)
             if hit is not None:

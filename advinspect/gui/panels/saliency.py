@@ -74,6 +74,22 @@ def blend(image: np.ndarray, heat: np.ndarray, value_range: tuple[float, float],
     return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def gradcam_unavailable(clf: Any) -> str | None:
+    """Why Grad-CAM cannot run on `clf` (None when it can): it hooks a layer of a PyTorch module,
+    which a TorchScript archive does not expose to hooks."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    # only a module already there is looked at: an ONNX model's converted module is built lazily,
+    # never here on the GUI thread (the core says why when Grad-CAM is chosen on one it cannot use)
+    module = getattr(clf, "module", None)
+    if clf is None or torch is None or module is None:
+        return None
+    if isinstance(module, torch.jit.ScriptModule):
+        return "a TorchScript model's layers cannot be hooked; use gradient, SmoothGrad or Integrated Gradients"
+    return None
+
+
 class SaliencyPanel(Panel):
     object_name = "SaliencyDock"
     title = "Saliency"
@@ -102,7 +118,8 @@ class SaliencyPanel(Panel):
         layout.addWidget(self.notice)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setMinimumHeight(160)
-        self.titles, self.views, self.items = linked_image_views(self.graphics, ("clean", "adversarial"))
+        self.titles, self.views, self.items = linked_image_views(self.graphics, ("clean", "adversarial"),
+                                                                  session.log)
         layout.addWidget(self.graphics, 1)
         self.status = QLabel("no image")
         self.status.setObjectName("saliency_status")
@@ -153,13 +170,23 @@ class SaliencyPanel(Panel):
         self._fill_methods(True)
         return form
 
-    def _fill_methods(self, gradients: bool) -> None:
+    def _fill_methods(self, gradients: bool, cam_reason: str | None = None) -> None:
+        """The methods this model supports; Grad-CAM stays listed but disabled with its reason
+        where it cannot hook a layer (no modal error on every image change)."""
         current = self.method_box.currentData()
         self.method_box.blockSignals(True)
         self.method_box.clear()
         for name, title in METHOD_TITLES.items():
             if gradients or name == "occlusion":
                 self.method_box.addItem(title, name)
+                if name == "gradcam" and cam_reason:
+                    row = self.method_box.count() - 1
+                    self.method_box.model().item(row).setEnabled(False)
+                    self.method_box.setItemData(row, f"Grad-CAM is off: {cam_reason}",
+                                                Qt.ItemDataRole.ToolTipRole)
+                    self.method_box.setItemText(row, f"{title} (not for this model)")
+        if cam_reason and current == "gradcam":
+            current = "gradient"
         index = self.method_box.findData(current if gradients else "occlusion")
         self.method_box.setCurrentIndex(max(0, index))
         self.method_box.blockSignals(False)
@@ -170,7 +197,7 @@ class SaliencyPanel(Panel):
         s = self.session
         clf = s.clf
         gradients = bool(clf is not None and clf.has_gradients)
-        self._fill_methods(gradients)
+        self._fill_methods(gradients, gradcam_unavailable(clf))
         if clf is not None and not gradients:
             why = s.info.get("gradients_unavailable_because") or "the back end gives only outputs"
             self.notice.setText(f"This model has no gradients ({why}): gradient, SmoothGrad, "

@@ -42,6 +42,19 @@ class Trained:
         return self.result.cancelled
 
 
+def train_unavailable(clf: Any) -> str | None:
+    """Why the model cannot be trained (None when it can): training updates a PyTorch module."""
+    if clf is None:
+        return "open a model first"
+    if getattr(clf, "module", None) is None:
+        fmt = str(getattr(clf, "format", ""))
+        if "onnx" in fmt:
+            return "an ONNX model is a fixed graph with no trainable PyTorch module; open its PyTorch form " \
+                   "(.pt, .pt2, or a state_dict with its architecture)"
+        return f"a {fmt or 'wrapped'} model has no trainable PyTorch module"
+    return None
+
+
 class TrainPanel(TaskPanel):
     object_name = "TrainDock"
     title = "Train"
@@ -96,15 +109,37 @@ class TrainPanel(TaskPanel):
         }
         layout.addWidget(self.plot, 1)
         self.setWidget(body)
+        self.unavailable: str | None = "open a model first"
+        session.model_changed.connect(self._on_model)
+        self._on_model()
+
+    def _on_model(self) -> None:
+        """Train only where it can work: a PyTorch module with gradients (not an ONNX graph)."""
+        s = self.session
+        base = s.base_clf if s.base_clf is not None else s.clf
+        self.unavailable = train_unavailable(base)
+        self.run_button.setEnabled(self.unavailable is None and not self.running)
+        self.run_button.setToolTip(f"cannot train: {self.unavailable}" if self.unavailable
+                                   else "train a copy of the model with the chosen defense")
+        self.status.setText(f"Train is off: {self.unavailable}" if self.unavailable and s.clf is not None else "")
+
+    def _set_running(self, running: bool) -> None:
+        super()._set_running(running)
+        if not running and self.unavailable is not None:
+            self.run_button.setEnabled(False)
 
     def summary_lines(self, trained: Trained) -> list[str]:
         return trained.result.summary_text()
 
+    def run_result(self, trained: Trained) -> Any:
+        return trained.result
+
     def prepare_and_start(self) -> None:
         s = self.session
         base = s.base_clf if s.base_clf is not None else s.clf
-        if base is None:
-            raise AdvInspectError("open a model first")
+        reason = train_unavailable(base)
+        if reason is not None:
+            raise AdvInspectError(f"cannot train: {reason}")
         config = self.form.config(device=s.device)
         config.check()
         x = labels = None

@@ -41,13 +41,19 @@ def norms(x: np.ndarray, x_adv: np.ndarray, value_range: tuple[float, float]) ->
     }
 
 
-def thumbnail(x: np.ndarray, value_range: tuple[float, float], size: int) -> QPixmap:
-    """A QPixmap thumbnail (aspect kept) of one image; made in the GUI thread, on demand."""
+def to_qimage(x: np.ndarray, value_range: tuple[float, float]) -> QImage:
+    """One (C, H, W) image at full size as a QImage that owns its pixels (copy / save)."""
     img = (to_display(x, value_range) * 255 + 0.5).astype(np.uint8)
     height, width = img.shape[:2]
     fmt = QImage.Format.Format_Grayscale8 if img.ndim == 2 else QImage.Format.Format_RGB888
     data = np.ascontiguousarray(img)
-    qimg = QImage(data.tobytes(), width, height, data.strides[0], fmt).copy()  # own the pixels
+    return QImage(data.tobytes(), width, height, data.strides[0], fmt).copy()
+
+
+def thumbnail(x: np.ndarray, value_range: tuple[float, float], size: int) -> QPixmap:
+    """A QPixmap thumbnail (aspect kept) of one image; made in the GUI thread, on demand."""
+    qimg = to_qimage(x, value_range)
+    width, height = qimg.width(), qimg.height()
     smooth = max(width, height) > size
     scaled = qimg.scaled(size, size, _keep_aspect(), _transform(smooth))
     return QPixmap.fromImage(scaled)

@@ -14,6 +14,9 @@ def plot(title: str, left: str, bottom: str, min_height: int = 150) -> pg.PlotWi
     widget.setTitle(title)
     widget.setLabel("left", left)
     widget.setLabel("bottom", bottom)
+    for axis in ("left", "bottom"):
+        # plain values: the user typed eps 0.05, the axis must not say "eps (x0.001)" 0–100
+        widget.getAxis(axis).enableAutoSIPrefix(False)
     widget.showGrid(x=True, y=True, alpha=0.2)
     widget.setMenuEnabled(False)
     widget.setMinimumHeight(min_height)
