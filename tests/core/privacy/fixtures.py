@@ -35,6 +35,45 @@ def overfit_target(privacy_split):
     members = privacy_split[0]
     spec = ModelSpec(input_shape=(1, 8, 8), labels=("a", "b", "c"))
     config = TrainingConfig(epochs=60, val_fraction=0.0, keep_best=False, lr=3e-3, batch_size=16, device="cpu")
-    trained = train_defense(config, members.tensor(), members.labels_tensor(), spec,
-                            seeded_net("mlp", (1, 8, 8), 3, 0))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # see one_thread
+    try:
+        trained = train_defense(config, members.tensor(), members.labels_tensor(), spec,
+                                seeded_net("mlp", (1, 8, 8), 3, 0))
+    finally:
+        torch.set_num_threads(before)
     return trained.classifier("cpu")
+
+
+class BlackBox:
+    """A victim that only answers `logits` (no gradients), like an ONNX model served remotely."""
+
+    has_gradients = False
+
+    def __init__(self, clf) -> None:
+        self.clf, self.spec, self.num_classes, self.device = clf, clf.spec, clf.num_classes, clf.device
+        self.calls = 0
+
+    def logits(self, x):
+        self.calls += len(x)
+        with torch.no_grad():
+            return self.clf.logits(x)
+
+    def logits_batched(self, x, batch_size: int = 256):
+        return torch.cat([self.logits(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    def predict(self, x, batch_size: int = 256):
+        return self.logits_batched(x, batch_size).argmax(1)
+
+    def gradient(self, *args, **kwargs):
+        raise AssertionError("the victim's gradients must never be used")
+
+
+@pytest.fixture(scope="module", autouse=False)
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine the threads
+    of parallel sessions fight each other (a 10x slowdown measured): one thread while a module runs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,6 +15,8 @@ from advinspect.core.tasks.base import Images
 from tests.core.privacy import fixtures
 
 overfit_target, privacy_split = fixtures.overfit_target, fixtures.privacy_split  # shared session fixtures
+pytestmark = pytest.mark.usefixtures("one_thread")
+one_thread = fixtures.one_thread
 
 
 def config(tmp_path, **values) -> membership.Config:
