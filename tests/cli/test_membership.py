@@ -10,6 +10,10 @@ import pytest
 from advinspect.cli import main
 from advinspect.core.data.demo import DEMO_MODEL
 from tests.cli.privacy_sets import digit_folders
+from tests.core.privacy import fixtures
+
+one_thread = fixtures.one_thread
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
