@@ -65,6 +65,9 @@ class BlackBox:
     def predict(self, x, batch_size: int = 256):
         return self.logits_batched(x, batch_size).argmax(1)
 
+    def describe_short(self) -> str:
+        return "black box"
+
     def gradient(self, *args, **kwargs):
         raise AssertionError("the victim's gradients must never be used")
 
