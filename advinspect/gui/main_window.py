@@ -32,6 +32,7 @@ from advinspect.gui.panels.images import ImagesPanel
 from advinspect.gui.panels.inspector import InspectorView
 from advinspect.gui.panels.log import LogPanel
 from advinspect.gui.panels.model import ModelPanel
+from advinspect.gui.panels.privacy import PrivacyPanel
 from advinspect.gui.panels.saliency import SaliencyPanel
 from advinspect.gui.panels.train import TrainPanel
 from advinspect.gui.session import Session
@@ -97,12 +98,13 @@ class MainWindow(QMainWindow):
         self.certify_panel = CertifyPanel(self.session, self)
         self.compare_panel = ComparePanel(self.session, self)
         self.train_panel = TrainPanel(self.session, self)
+        self.privacy_panel = PrivacyPanel(self.session, self)
         for panel in (self.attack_panel, self.evaluate_panel, self.compare_panel):
             panel.visible_indices = self.images_panel.visible_indices
         self.panels = [self.model_panel, self.images_panel, self.attack_panel, self.confidence_panel,
                        self.log_panel, self.saliency_panel, self.evaluate_panel, self.robustness_panel,
                        self.histograms_panel, self.calibration_panel, self.defend_panel, self.detect_panel,
-                       self.certify_panel, self.compare_panel, self.train_panel]
+                       self.certify_panel, self.compare_panel, self.train_panel, self.privacy_panel]
         self._arrange_docks()
         self._make_actions()
         self._make_menus()
@@ -131,7 +133,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.attack_panel, self.evaluate_panel)
         previous = self.evaluate_panel
         for panel in (self.defend_panel, self.detect_panel, self.certify_panel, self.compare_panel,
-                      self.train_panel):
+                      self.train_panel, self.privacy_panel):
             self.tabifyDockWidget(previous, panel)
             previous = panel
         self.tabifyDockWidget(self.model_panel, self.saliency_panel)

@@ -20,6 +20,7 @@ from advinspect.core.params import param
 from advinspect.core.tasks.base import Images, fmt
 
 DEFAULT_CHECKPOINTS = (100.0, 300.0, 1000.0, 3000.0, 10000.0)
+NOISE_POOL = 10_000
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,10 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
     lo, hi = victim.spec.value_range
     if inputs.pool is None:
         g = torch.Generator().manual_seed(config.seed)
-        pool_x = lo + (hi - lo) * torch.rand(config.budget, *shape, generator=g)
+        size = min(config.budget, NOISE_POOL)  # beyond it, augmented copies: memory stays bounded
+        pool_x = lo + (hi - lo) * torch.rand(size, *shape, generator=g)
         pool_labels = None
-        pool_text = f"pool: {config.budget} uniform noise images"
+        pool_text = f"pool: {size} uniform noise images"
     else:
         pool_x = inputs.pool.tensor()
         if tuple(pool_x.shape[1:]) != shape:
