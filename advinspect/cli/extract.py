@@ -25,6 +25,7 @@ from advinspect.core.tasks import extract
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    from advinspect.core.defenses.training import save_defended_model
     from advinspect.core.report.results import provenance, write_json
     from advinspect.core.report.sections import write_sections_report
 
@@ -44,8 +45,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
         section = result.report_section()
         section.command = command
         report = write_sections_report("Model extraction", [section], out / "report.html")
+        thief = save_defended_model(result.thief_training, out / "thief.pt") if result.thief_training else None
     print_summary(result)
     print(f"wrote {path}")
+    if thief is not None:
+        print(f"wrote {thief} (the last thief: TorchScript with its spec, opens like any model)")
     print(f"wrote {report}")
     return exit_code(result)
 

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from advinspect.cli import main
+from advinspect.core.data import collect_images, load_images
 from advinspect.core.data.demo import DEMO_MODEL
+from advinspect.core.models import load_model
 from tests.cli.privacy_sets import digit_folders
 from tests.core.privacy import fixtures
 
@@ -32,6 +34,10 @@ def test_extract_from_the_onnx_demo_model(tmp_path, capsys):
     assert data["transfer"]["attacked"] > 0
     assert "fidelity" in (tmp_path / "out" / "report.html").read_text()
     assert "200 queries: fidelity" in capsys.readouterr().out
+    thief, victim = load_model(tmp_path / "out" / "thief.pt", device="cpu"), load_model(ONNX_MODEL, device="cpu")
+    x = load_images(collect_images([test], victim.spec), victim.spec).x
+    agreement = float((thief.predict(x) == victim.predict(x)).float().mean())
+    assert agreement == pytest.approx(data["budgets"][-1]["fidelity"])  # the saved thief is the measured one
 
 
 def test_budget_zero_is_one_line(tmp_path, capsys):

@@ -60,6 +60,7 @@ class Result:
     pool_text: str
     transfer: dict[str, Any] | None = None
     thief: Any = None  # the last thief, a Classifier (not in to_dict)
+    thief_training: Any = None  # its TrainingResult: `save_defended_model` writes it as a model file
     arm_pulls: list[int] = field(default_factory=list)
     cancelled: bool = False
 
@@ -169,10 +170,11 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
             progress(done + len(a), config.budget, f"{done + len(a)} queries")
         if result.cancelled:
             break
-        thief = _train_thief(torch.cat(xs), np.concatenate(answers), spec, config, budget, cancel)
-        if thief is None:
+        trained = _train_thief(torch.cat(xs), np.concatenate(answers), spec, config, budget, cancel)
+        if trained.cancelled:
             result.cancelled = True
             break
+        thief, result.thief_training = trained.classifier(), trained
         pred = thief.predict(test_x).cpu().numpy()
         result.rows.append({"queries": budget, "fidelity": float((pred == victim_test).mean()),
                             "accuracy": float((pred == inputs.test.labels).mean()) if labelled else None,
@@ -190,7 +192,7 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
 
 
 def _train_thief(x: Any, answers: np.ndarray, spec: Any, config: Config, budget: int, cancel: CancelToken) -> Any:
-    """A fresh thief trained on all answers so far (soft targets, or the hard labels); None if cancelled."""
+    """A fresh thief trained on all answers so far (soft targets, or the hard labels)."""
     import torch
 
     from advinspect.core.defenses.training import TrainingConfig, train_defense
@@ -202,8 +204,7 @@ def _train_thief(x: Any, answers: np.ndarray, spec: Any, config: Config, budget:
     training = TrainingConfig(defense="standard", epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                               val_fraction=0.0, keep_best=False, seed=config.seed + budget)
     net = seeded_net(config.thief_arch, tuple(spec.input_shape), len(spec.labels), config.seed)
-    trained = train_defense(training, x, targets, spec, net, cancel=cancel)
-    return None if trained.cancelled else trained.classifier()
+    return train_defense(training, x, targets, spec, net, cancel=cancel)
 
 
 def transfer_attack(thief: Any, victim: Any, x: Any, labels: np.ndarray, config: Config,
