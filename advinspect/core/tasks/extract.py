@@ -21,6 +21,7 @@ from advinspect.core.tasks.base import Images, fmt
 
 DEFAULT_CHECKPOINTS = (100.0, 300.0, 1000.0, 3000.0, 10000.0)
 NOISE_POOL = 10_000
+MIN_UPDATES = 200  # a thief on 100 answers needs more than a few epochs' steps
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class Config:
     sampling: str = param("random", "query selection", choices=("random", "adaptive"))
     labels_only: bool = param(False, "the victim answers with labels only (hard), not probabilities")
     thief_arch: str = param("cnn", "thief architecture: cnn, mlp or package.module:Class")
-    epochs: int = param(30, "thief training epochs at each checkpoint", min=1, max=10_000)
+    epochs: int = param(30, "thief training epochs at each checkpoint (more where a small budget would "
+                            f"give fewer than {MIN_UPDATES} optimizer steps)", min=1, max=10_000)
     lr: float = param(1e-3, "thief learning rate (Adam)", min=0.0, max=10.0)
     batch_size: int = param(64, "thief batch size", min=1, max=65_536)
     round_size: int = param(100, "queries per round (the adaptive sampler learns between rounds)", min=1,
@@ -201,7 +203,8 @@ def _train_thief(x: Any, answers: np.ndarray, spec: Any, config: Config, budget:
     targets = torch.from_numpy(answers) if not config.labels_only else torch.from_numpy(answers.argmax(1))
     if len(x) < 2:  # training needs two images; a budget of one is answered with a duplicate
         x, targets = torch.cat([x, x]), torch.cat([targets, targets])
-    training = TrainingConfig(defense="standard", epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+    epochs = max(config.epochs, -(-MIN_UPDATES // -(-len(x) // config.batch_size)))
+    training = TrainingConfig(defense="standard", epochs=epochs, lr=config.lr, batch_size=config.batch_size,
                               val_fraction=0.0, keep_best=False, seed=config.seed + budget)
     net = seeded_net(config.thief_arch, tuple(spec.input_shape), len(spec.labels), config.seed)
     return train_defense(training, x, targets, spec, net, cancel=cancel)
