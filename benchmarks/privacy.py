@@ -18,8 +18,8 @@ Variants: random/soft (all budgets), adaptive/soft, random/hard, noise pool/soft
 Inversion: MIFace on the demo model (pt2) for every class, checked by a second DigitsCNN trained
 independently (seed 1) on the same split; with and without a TV prior.
 
-Run by hand: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/privacy.py [--parts membership,extract,invert]
-             [--k 4] [--epochs 30] [--thief-epochs 8] [--json out.json]
+Run by hand: OMP_NUM_THREADS=1 .venv/bin/python -u benchmarks/privacy.py [--parts membership,extract,invert]
+             [--k 4] [--epochs 30] [--members 450] [--thief-epochs 8] [--json out.json]
 """
 
 from __future__ import annotations
@@ -43,12 +43,13 @@ ARCH = "advinspect.zoo.digits:DigitsCNN"
 DEMO = "resources/models/digits_cnn"
 
 
-def digits_halves(seed: int = 0) -> tuple[Images, Images]:
+def digits_halves(size: int = 0, seed: int = 0) -> tuple[Images, Images]:
+    """`size` members and as many non-members drawn from all digits (0: half each)."""
     x_tr, y_tr, x_te, y_te = digits_images(0)
     x = to_tensor(np.concatenate([x_tr, x_te]))
     y = np.concatenate([y_tr, y_te])
     order = np.random.default_rng(seed).permutation(len(x))
-    half = len(x) // 2
+    half = size or len(x) // 2
     m, n = order[:half], order[half: 2 * half]
     return (Images(x[m].numpy(), y[m], [f"digit{i}" for i in m], index=m),
             Images(x[n].numpy(), y[n], [f"digit{i}" for i in n], index=n))
@@ -77,7 +78,7 @@ def art_oracle(clf, members: Images, non_members: Images) -> float:
 
 
 def part_membership(args: argparse.Namespace, out: dict) -> None:
-    members, non_members = digits_halves()
+    members, non_members = digits_halves(args.members)
     cache = args.cache or tempfile.mkdtemp(prefix="advinspect-refs-")
     targets = {
         "overfit": TrainingConfig(epochs=args.epochs, val_fraction=0.0, keep_best=False, weight_decay=0.0, seed=0),
@@ -145,6 +146,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4, help="reference models")
     parser.add_argument("--epochs", type=int, default=30, help="overfit target and reference epochs")
     parser.add_argument("--thief-epochs", type=int, default=8)
+    parser.add_argument("--members", type=int, default=0, help="members (= non-members); 0: half the digits each")
     parser.add_argument("--cache", default="", help="reference model cache (default: a temporary folder)")
     parser.add_argument("--json")
     args = parser.parse_args()
