@@ -54,3 +54,10 @@ def test_overlap_is_one_line_naming_the_files(digit_sets, tmp_path, capsys):
     assert code == 1 and len(err) == 1
     assert f"{one}" in err[0] and "copied.png" in err[0]
     assert not (tmp_path / "out" / "membership.json").exists()
+
+
+def test_help_of_the_privacy_commands(capsys):
+    for command, flag in (("membership", "--reference-models"), ("extract", "--labels-only"), ("invert", "--tv-weight")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0 and flag in capsys.readouterr().out

@@ -32,7 +32,7 @@ class Config:
     lr: float = param(1e-3, "reference models' learning rate (Adam)", min=0.0, max=10.0)
     batch_size: int = param(64, "reference models' batch size", min=1, max=65_536)
     weight_decay: float = param(0.0, "reference models' weight decay", min=0.0, max=1.0)
-    bootstrap: int = param(200, "bootstrap resamples for the 95% intervals (0: none)", min=0, max=100_000)
+    bootstrap: int = param(200, "bootstrap resamples for the 95 percent intervals (0: none)", min=0, max=100_000)
     exposed: int = param(16, "most exposed members shown", min=0, max=1000)
     seed: int = param(0, "seed: balancing, halves, training, bootstrap", min=0, max=2**31 - 1)
     cache_dir: str = param("", "reference model cache folder (empty: ~/.cache/advinspect/reference_models)")
