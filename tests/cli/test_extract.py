@@ -23,7 +23,7 @@ def test_extract_from_the_onnx_demo_model(tmp_path, capsys):
     pool = digit_folders(tmp_path / "pool", "train", 10)
     test = digit_folders(tmp_path / "test", "test", 5)
     code = main(["extract", str(ONNX_MODEL), str(pool), "--test", str(test), "--budget", "200", "--checkpoints",
-                 "100", "--epochs", "8", "--transfer-images", "20", "--device", "cpu", "--out", str(tmp_path / "out")])
+                 "100", "--epochs", "8", "--batch-size", "16", "--thief-arch", "mlp", "--transfer-images", "20", "--device", "cpu", "--out", str(tmp_path / "out")])
     assert code == 0
     data = json.loads((tmp_path / "out" / "extraction.json").read_text())
     assert [b["queries"] for b in data["budgets"]] == [100, 200]

@@ -29,7 +29,7 @@ def sets(privacy_split):
 def test_soft_and_hard_thieves_follow_a_black_box_victim(overfit_target, privacy_split):
     pool, test = sets(privacy_split)
     victim = fixtures.BlackBox(overfit_target)
-    config = extract.Config(budget=150, checkpoints=(30,), epochs=40, lr=3e-3, batch_size=16, round_size=30,
+    config = extract.Config(budget=150, checkpoints=(30,), epochs=20, lr=3e-3, batch_size=16, round_size=30,
                             thief_arch="mlp", transfer_eps=0.2, transfer_images=30)
     soft = extract.run(extract.Inputs(victim, pool, test), config)
     queried = victim.calls
