@@ -61,3 +61,19 @@ def test_help_of_the_privacy_commands(capsys):
         with pytest.raises(SystemExit) as exit_info:
             main([command, "--help"])
         assert exit_info.value.code == 0 and flag in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_demo_trains_its_own_target_on_a_known_half(tmp_path, capsys):
+    code = main(["membership", "demo", "--target-epochs", "1", "--attack", "threshold", "--bootstrap", "10",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    data = json.loads((tmp_path / "membership.json").read_text())
+    assert data["summary"]["n_members"] == data["summary"]["n_non_members"] == 898
+    members = {r["index"] for r in data["rows"] if r["member"]}
+    assert len(members) == 898 and not members & {r["index"] for r in data["rows"] if not r["member"]}
+
+
+def test_members_and_non_members_are_required_for_a_model_file(tmp_path, capsys):
+    assert main(["membership", str(DEMO_MODEL), "--out", str(tmp_path)]) == 1
+    assert "membership needs --members DIR and --non-members DIR" in capsys.readouterr().err

@@ -137,6 +137,37 @@ class Result:
         return Section("Membership inference", self.summary_text(), [table], figures)
 
 
+def demo_inputs(epochs: int = 30, seed: int = 0, *, progress: Progress = NO_PROGRESS,
+                cancel: CancelToken = NEVER) -> Inputs:
+    """The demo: all 1797 digits (32x32); a seeded random half trains a `cnn` target meant to
+    overfit (no augmentation, no weight decay, `epochs` epochs), the other half are its
+    non-members. The reference models then train on halves of the same 1797 images."""
+    import torch
+
+    from advinspect.core.data.digits import digits_images, to_tensor
+    from advinspect.core.defenses.training import TrainingConfig, train_defense
+    from advinspect.core.errors import AdvInspectError
+    from advinspect.core.models.spec import ModelSpec
+    from advinspect.core.privacy.nets import seeded_net
+
+    x_tr, y_tr, x_te, y_te = digits_images(0)
+    x = to_tensor(np.concatenate([x_tr, x_te]))
+    y = np.concatenate([y_tr, y_te])
+    order = np.random.default_rng(seed).permutation(len(x))
+    half = len(x) // 2
+    m, n = np.sort(order[:half]), np.sort(order[half: 2 * half])
+    spec = ModelSpec(input_shape=(1, 32, 32), mean=(0.5,), std=(0.5,), labels=tuple(str(i) for i in range(10)))
+    config = TrainingConfig(epochs=epochs, val_fraction=0.0, keep_best=False, weight_decay=0.0, seed=seed)
+    trained = train_defense(config, x[m], torch.as_tensor(y[m]), spec, seeded_net("cnn", (1, 32, 32), 10, seed),
+                            progress, cancel)
+    if trained.cancelled:
+        raise AdvInspectError("membership demo: cancelled while training the target")
+    names = [f"digit{i:04d}" for i in range(len(x))]
+    return Inputs(trained.classifier(),
+                  Images(x[m].numpy(), y[m], [names[i] for i in m], index=m),
+                  Images(x[n].numpy(), y[n], [names[i] for i in n], index=n))
+
+
 def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
         cancel: CancelToken = NEVER) -> Result:
     import torch
