@@ -30,7 +30,7 @@ def test_membership_writes_json_and_report(digit_sets, tmp_path, capsys):
                  "--out", str(tmp_path / "out")])
     assert code == 0
     data = json.loads((tmp_path / "out" / "membership.json").read_text())
-    assert set(data["attacks"]) == {"threshold", "lira", "shadow"}
+    assert set(data["attacks"]) == {"threshold", "lira", "rmia", "shadow"}
     for metrics in data["attacks"].values():
         assert 0.0 <= metrics["auc"] <= 1.0 and 0.0 <= metrics["tpr_at_0.1%_fpr"] <= metrics["tpr_at_1%_fpr"]
     assert data["summary"]["n_members"] == data["summary"]["n_non_members"] == 100

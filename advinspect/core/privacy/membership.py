@@ -5,6 +5,8 @@ positive, higher = more likely a member (see `scores.CONVENTION`).
 - offline LiRA (Carlini et al. 2022): per image, a Gaussian fitted to the scores of the reference
   models that did *not* train on it; the score is how far above that OUT distribution the target's
   score lies, (s − μ_out) / σ, with one global σ (the paper's fixed variance, stable at small k).
+- offline RMIA (Zarifzadeh et al. 2024): the target's probability of the label over its
+  population prior estimated from the OUT reference models (see `rmia_offline`).
 - shadow (Shokri et al. 2017, as ART's black-box attack): the reference models double as shadow
   models with known in/out halves; a classifier learns member vs non-member from their outputs
   and is applied to the target's outputs.
@@ -87,6 +89,22 @@ def lira_offline(target_scores: np.ndarray, reference_scores: np.ndarray, out_ma
     residual = np.where(out_mask, reference_scores - mu, np.nan)
     sigma = float(np.nanstd(residual)) if out_mask.sum() > 1 else 1.0
     return (np.asarray(target_scores, dtype=np.float64) - mu) / max(sigma, 1e-12)
+
+
+RMIA_A = 0.3  # offline RMIA: Pr_IN(x) ~ a·Pr_OUT(x) + (1 − a), the paper's linear approximation
+
+
+def rmia_offline(target_p: np.ndarray, reference_p: np.ndarray, out_mask: np.ndarray) -> np.ndarray:
+    """Offline RMIA (Zarifzadeh et al. 2024): log of Pr(x|θ) / Pr(x), Pr(x) = ½((1 + a)·Pr_OUT(x) + (1 − a))
+    with Pr_OUT the mean probability of the true label over the reference models that did not train
+    on x. RMIA's score is the fraction of population samples z with this ratio above z's (times γ):
+    an increasing function of the ratio for a fixed population, so the ROC, AUC and TPRs are those
+    of the ratio, which is returned (its log, for plots)."""
+    counts = out_mask.sum(0)
+    overall = reference_p[out_mask].mean() if out_mask.any() else 0.5
+    mean_out = np.where(counts > 0, np.where(out_mask, reference_p, 0.0).sum(0) / np.maximum(counts, 1), overall)
+    prior = 0.5 * ((1 + RMIA_A) * mean_out + (1 - RMIA_A))
+    return np.log(np.maximum(target_p, 1e-300)) - np.log(prior)
 
 
 def shadow_features(logits: Any, labels: np.ndarray, classes: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 Inputs: the target model, its members (training images) and non-members (held-out images of the
 same distribution), optionally a separate population set for the reference models (default: the
 union of the two sets, split into random halves — the attacker knows the candidates, not which
-are members). Attacks: threshold, offline LiRA, shadow (see core.privacy.membership). Members are
+are members). Attacks: threshold, offline LiRA, offline RMIA, shadow (see core.privacy.membership). Members are
 the positive class, the sets are balanced, and every output says so.
 """
 
@@ -18,7 +18,7 @@ from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.params import param
 from advinspect.core.tasks.base import Images
 
-ATTACKS = ("threshold", "lira", "shadow")
+ATTACKS = ("threshold", "lira", "rmia", "shadow")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Result:
 
     def most_exposed(self) -> list[int]:
         """Member positions with the highest score of the strongest attack present."""
-        name = next((a for a in ("lira", "shadow", "threshold") if a in self.scores), None)
+        name = next((a for a in ("lira", "rmia", "shadow", "threshold") if a in self.scores), None)
         if name is None:
             return []
         member_scores = self.scores[name][: len(self.members)]
@@ -180,7 +180,7 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
     clf = inputs.clf
     mia.check_sets(inputs.members, inputs.non_members)
     attacks = config.attacks()
-    needs_references = any(a in ("lira", "shadow") for a in attacks)
+    needs_references = any(a != "threshold" for a in attacks)
     population = inputs.population
     if population is not None:
         population.require_labels("membership (population)")
@@ -230,14 +230,18 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
 def _reference_attacks(result: Result, attacks: tuple[str, ...], refs: Any, pop_x: Any, pop_y: np.ndarray,
                        x: Any, y: np.ndarray, logits: Any, target_scores: np.ndarray, config: Config) -> None:
     from advinspect.core.privacy import membership as mia
-    from advinspect.core.privacy.scores import model_scores
 
     in_pop = _positions(x, pop_x)  # challenge image -> its population index, or -1
+    trained_on = np.where(in_pop >= 0, refs.in_half[:, np.maximum(in_pop, 0)], False)
+    result.references["out_models_per_image"] = float((~trained_on).sum(0).mean())
+    ref_logits = [m.logits_batched(x).double().cpu() for m in refs.models] if {"lira", "rmia"} & set(attacks) else []
     if "lira" in attacks:
-        ref_scores = np.stack([model_scores(m, x, y) for m in refs.models])
-        trained_on = np.where(in_pop >= 0, refs.in_half[:, np.maximum(in_pop, 0)], False)
+        ref_scores = np.stack([mia.logit_confidence(z, y) for z in ref_logits])
         result.scores["lira"] = mia.lira_offline(target_scores, ref_scores, ~trained_on)
-        result.references["out_models_per_image"] = float((~trained_on).sum(0).mean())
+    if "rmia" in attacks:
+        rows = np.arange(len(y))
+        ref_p = np.stack([z.softmax(1).numpy()[rows, y] for z in ref_logits])
+        result.scores["rmia"] = mia.rmia_offline(logits.softmax(1).numpy()[rows, y], ref_p, ~trained_on)
     if "shadow" in attacks:
         classes = logits.shape[1]
         feats_in, feats_out = [], []

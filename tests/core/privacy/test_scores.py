@@ -37,3 +37,13 @@ def test_lira_compares_each_image_with_the_models_that_did_not_train_on_it():
     z = lira_offline(np.array([3.0, 9.0]), refs, out)
     sigma = np.std([0 - 1, 1 - 1, 2 - 1, 5 - 6, 7 - 6])
     assert np.allclose(z, [(3 - 1) / sigma, (9 - 6) / sigma])
+
+
+def test_rmia_divides_by_the_prior_of_the_out_models():
+    from advinspect.core.privacy.membership import RMIA_A, rmia_offline
+
+    ref_p = np.array([[0.2, 0.9], [0.4, 0.1]])
+    out = np.array([[True, True], [True, False]])  # image 1: only model 0 is OUT
+    score = rmia_offline(np.array([0.6, 0.9]), ref_p, out)
+    prior = 0.5 * ((1 + RMIA_A) * np.array([0.3, 0.9]) + (1 - RMIA_A))
+    assert np.allclose(score, np.log(np.array([0.6, 0.9]) / prior))
