@@ -455,9 +455,10 @@ def train_defense(
     """Train `arch_or_module` on (train_x, train_y) with `config.defense`; see the module doc.
 
     train_x: (N, C, H, W) float in the spec's value range (pixel space, not normalized);
-    train_y: (N,) class indices, or (N, classes) probabilities (soft targets, standard defense only:
-    model extraction trains on a victim's answers). A fraction `val_fraction` is held out for per-epoch validation
-    (clean accuracy, PGD-`val_pgd_steps` and FGSM accuracy at `eps` on `val_attack_size` images).
+    train_y: (N,) class indices, or (N, classes) probabilities (soft targets, standard defense
+    only: model extraction trains on a victim's answers). A fraction `val_fraction` is held out
+    for per-epoch validation (clean accuracy, PGD-`val_pgd_steps` and FGSM accuracy at `eps` on
+    `val_attack_size` images).
     spec: mean/std/value range/labels; None takes what the architecture implies (or the
     TorchClassifier's spec). Progress: one step per batch; with `progress.wants_preview` a
     preview dict {"phase", "epoch", "epochs", "batch", "batches", "loss", "history", "best_epoch"}.
