@@ -20,8 +20,8 @@ EXIT_INTERNAL = 3
 EXIT_CANCELLED = 130
 
 COMMAND_MODULES = ("open", "predict", "attack", "evaluate", "saliency", "report", "defend", "certify", "detect",
-                   "compare", "train", "synthesize", "train_generator", "gui",
-                   "doctor")
+                   "compare", "train", "synthesize", "train_generator", "membership", "extract", "invert",
+                   "gui", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:

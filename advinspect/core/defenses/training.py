@@ -470,8 +470,10 @@ def train_defense(
     """Train `arch_or_module` on (train_x, train_y) with `config.defense`; see the module doc.
 
     train_x: (N, C, H, W) float in the spec's value range (pixel space, not normalized);
-    train_y: (N,) class indices. A fraction `val_fraction` is held out for per-epoch validation
-    (clean accuracy, PGD-`val_pgd_steps` and FGSM accuracy at `eps` on `val_attack_size` images).
+    train_y: (N,) class indices, or (N, classes) probabilities (soft targets, standard defense
+    only: model extraction trains on a victim's answers). A fraction `val_fraction` is held out
+    for per-epoch validation (clean accuracy, PGD-`val_pgd_steps` and FGSM accuracy at `eps` on
+    `val_attack_size` images).
     spec: mean/std/value range/labels; None takes what the architecture implies (or the
     TorchClassifier's spec). Progress: one step per batch; with `progress.wants_preview` a
     preview dict {"phase", "epoch", "epochs", "batch", "batches", "loss", "history", "best_epoch"}.
@@ -480,10 +482,14 @@ def train_defense(
     config.check()
     started = time.perf_counter()
     x_all = torch.as_tensor(train_x).float()
-    y_all = torch.as_tensor(train_y).long()
+    y_all = torch.as_tensor(train_y)
+    soft = y_all.is_floating_point() and y_all.ndim == 2  # (N, classes) probabilities: soft targets
+    y_all = y_all.float() if soft else y_all.long()
+    if soft and config.defense != "standard":
+        raise AdvInspectError("soft (probability) labels train with the standard defense only")
     if x_all.ndim != 4 or len(x_all) != len(y_all) or len(x_all) < 2:
         raise AdvInspectError("training needs images (N, C, H, W) with one label each, N >= 2")
-    if (y_all < 0).any():
+    if not soft and (y_all < 0).any():
         raise AdvInspectError("every training image needs a label (class folders)")
     lo, hi = spec.value_range if spec is not None else (0.0, 1.0)
     span = (hi - lo) * 0.01
@@ -502,7 +508,9 @@ def train_defense(
 def _train(config: TrainingConfig, x_all: torch.Tensor, y_all: torch.Tensor, spec: ModelSpec | None,
            arch_or_module: Any, device: torch.device, progress: Progress, cancel: CancelToken,
            started: float) -> TrainingResult:
-    num_classes = spec.num_classes if spec is not None and spec.num_classes else int(y_all.max()) + 1
+    soft = y_all.ndim == 2
+    num_classes = spec.num_classes if spec is not None and spec.num_classes else \
+        (y_all.shape[1] if soft else int(y_all.max()) + 1)
     net, implied = initial_module(arch_or_module, num_classes)
     spec = _settle_spec(spec, implied, x_all, num_classes)
     notes: list[str] = []
@@ -516,6 +524,8 @@ def _train(config: TrainingConfig, x_all: torch.Tensor, y_all: torch.Tensor, spe
     train_idx, val_idx = _split(len(x_all), config.val_fraction, config.seed)
     x_tr, y_tr = x_all[train_idx].to(device), y_all[train_idx].to(device)
     x_val, y_val = x_all[val_idx].to(device), y_all[val_idx].to(device)
+    if soft:
+        y_val = y_val.argmax(1)  # validation scores agreement with the soft labels' top class
     run = _Run(config, bounds, torch.Generator(device=device).manual_seed(config.seed + 1))
     channels = x_all.shape[1]
     initial = copy.deepcopy(net)
@@ -636,7 +646,8 @@ def _fit(run: _Run, phase: _Phase, x_tr: torch.Tensor, y_tr: torch.Tensor, x_val
             loss.backward()
             optimizer.step()
             loss_sum += float(loss.detach()) * len(idx)
-            correct += int((out.detach().argmax(1) == y_tr[idx]).sum())
+            hard = y_tr[idx].argmax(1) if y_tr.ndim == 2 else y_tr[idx]
+            correct += int((out.detach().argmax(1) == hard).sum())
             seen += len(idx)
             state["step"] += 1
             _report(progress, state["step"], total, phase, epoch, c.epochs, b + 1, batches,
