@@ -139,6 +139,10 @@ class DeepFool(Attack):
                 r_total = (xa - x0) / scale  # what survived the clamp, so r_total stays honest
                 logits = clf.logits(xa)
                 confidence = logits.softmax(1).gather(1, yy.view(-1, 1)).mean().item()
+                # DeepFool has no loss: its trace is the logit margin z_y - max_other z (> 0 while
+                # still correct), averaged over the samples still being attacked
+                true = logits.gather(1, yy.view(-1, 1)).squeeze(1)
+                margin_now = (true - logits.scatter(1, yy.view(-1, 1), float("-inf")).amax(1)).mean()
 
             def preview(idx: torch.Tensor = idx, xa: torch.Tensor = xa) -> torch.Tensor:
                 current = x_out.clone()
@@ -147,7 +151,7 @@ class DeepFool(Attack):
 
             succeeded = torch.ones(n, dtype=torch.bool, device=x.device)
             succeeded[idx] = logits.argmax(1) != yy
-            if ctx.step(it, x_best=preview, success=succeeded, confidence=confidence):
+            if ctx.step(it, x_best=preview, success=succeeded, confidence=confidence, margin=margin_now):
                 break
         if len(idx):  # the last point reached: misclassified or not, Attack.run re-predicts
             x_out[idx] = xa
