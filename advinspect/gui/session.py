@@ -246,10 +246,14 @@ class Session(QObject):
         def job(progress, cancel) -> ModelState:
             state = tasks.open_model(path, sources, device=self.device, trust_pickle=trust_pickle,
                                      spec=spec, options=options, progress=progress, cancel=cancel)
-            if save_sidecar or (options and any(k not in ("arch", "num_classes") for k in options)):
+            if save_sidecar or options:  # what the dialog told, architecture included, is kept
                 from advinspect.core.models import write_sidecar
 
-                write_sidecar(path, state.clf.spec)
+                try:
+                    write_sidecar(path, state.clf.spec, arch=options.get("arch"),
+                                  num_classes=options.get("num_classes"))
+                except OSError as exc:  # a read-only folder: the model is open, the sidecar is not kept
+                    self.log("warning", f"could not save the sidecar of {name}: {exc.strerror or exc}")
             return state
 
         def failed(error: BaseException, details: str) -> None:

@@ -95,8 +95,9 @@ def export(result: TrainResult, out: Path) -> dict[str, str]:
     state = models / "digits_cnn_state_dict.pt"
     torch.save(model.state_dict(), state)
     spec = DigitsCNN.default_spec()
-    for path in (pt2, onnx_path, state):
+    for path in (pt2, onnx_path):
         write_sidecar(path, spec)
+    write_sidecar(state, spec, arch="advinspect.zoo.digits:DigitsCNN")  # reopens without --arch
     samples = out / "samples" / "digits"
     for index, (pixels, label) in enumerate(zip(result.x_test, result.y_test, strict=True)):
         folder = samples / LABELS[label]

@@ -19,7 +19,7 @@ from PySide6.QtCore import QRect, Qt
 
 from advinspect.core.data.demo import DEMO_MODEL, DEMO_ONNX
 from advinspect.core.models import load_model
-from advinspect.core.models.spec import read_sidecar, sidecar_path
+from advinspect.core.models.spec import read_sidecar, sidecar_path, write_sidecar
 from advinspect.core.save_model import save_model
 from advinspect.gui import model_dialog
 from advinspect.gui.main_window import MainWindow, first_size
@@ -50,10 +50,10 @@ def test_state_dict_and_bare_torchscript_open_through_the_model_dialog(qtbot, wi
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     s = window.session
     spec = s.clf.spec
-    # 1. the demo's own state_dict (with its sidecar): the dialog asks for the architecture
+    # 1. a state_dict whose sidecar gives the spec but not the architecture: the dialog asks for it
     weights = tmp_path / STATE_DICT.name
     shutil.copy(STATE_DICT, weights)
-    shutil.copy(sidecar_path(STATE_DICT), sidecar_path(weights))
+    write_sidecar(weights, read_sidecar(STATE_DICT))
     answers = DialogAnswers([{"arch": "advinspect.zoo.digits:DigitsCNN"}])
     monkeypatch.setattr(model_dialog, "ask_model_options", answers)
     _open(qtbot, window, weights)
@@ -64,9 +64,10 @@ def test_state_dict_and_bare_torchscript_open_through_the_model_dialog(qtbot, wi
     # the same predictions as the demo's .pt2 (the same weights)
     accuracy = float((s.probs.argmax(1) == s.images.labels).mean())
     assert accuracy > 0.9
-    # reopening remembers what the file needed: no second question
+    # reopening remembers what the file needed: no second question; the sidecar now names it too
     _open(qtbot, window, weights)
     assert len(answers.asked) == 1
+    assert json.loads(sidecar_path(weights).read_text())["arch"] == "advinspect.zoo.digits:DigitsCNN"
     # 2. TorchScript without a sidecar: a wrong shape first (the dialog comes back naming it), then right
     bare = save_model(s.clf, tmp_path / "bare.pt")
     sidecar_path(bare).unlink()

@@ -31,7 +31,7 @@ from advinspect.core.models import pt2, records, safety
 from advinspect.core.models.base import Classifier
 from advinspect.core.models.onnx_backend import OnnxClassifier, read_onnx_input
 from advinspect.core.models.safety import PICKLE_ADVICE
-from advinspect.core.models.spec import ModelSpec, read_sidecar
+from advinspect.core.models.spec import ModelSpec, read_sidecar, read_sidecar_architecture
 from advinspect.core.models.torch_backend import TorchClassifier
 
 if TYPE_CHECKING:
@@ -137,6 +137,9 @@ def _load(
     sidecar = read_sidecar(path)
     explicit = (sidecar or ModelSpec()).merged(spec)
     fmt = detect_format(path)
+    if fmt == "torch-save" and arch is None:
+        arch, saved_classes = sidecar_architecture(path, trust_pickle)
+        num_classes = num_classes if num_classes is not None else saved_classes
     if fmt == "onnx":
         clf: Classifier = _open_onnx(path, explicit, torch_device)
     else:
@@ -145,6 +148,19 @@ def _load(
         label = f"state_dict+{arch}" if fmt == "torch-save" and arch else fmt
         clf = TorchClassifier(module, spec_final, torch_device, path=path, format=label)
     return check_fit(clf, num_classes)
+
+
+def sidecar_architecture(path: Path, trust_pickle: bool) -> tuple[str | None, int | None]:
+    """The architecture a state_dict's sidecar names. A torchvision name, or a class of
+    advinspect itself, is used as it is; any other `package.module:Class` imports code chosen by
+    whoever wrote the sidecar, so it is used only when the user trusts the file (or names it)."""
+    arch, classes = read_sidecar_architecture(path)
+    if arch and ":" in arch and not arch.startswith("advinspect.") and not trust_pickle:
+        raise UntrustedModelError(
+            f"the sidecar of {path.name} names architecture {arch}, which imports code from "
+            f"{arch.partition(':')[0]}: give it with --arch, or trust the file (--trust-pickle)",
+            (f"sidecar architecture {arch} imports a module",))
+    return arch, classes
 
 
 def _open_onnx(path: Path, explicit: ModelSpec, device: torch.device) -> OnnxClassifier:

@@ -17,6 +17,9 @@ from advinspect.core.errors import ModelLoadError
 RESIZE_POLICIES = ("resize", "center-crop", "none")
 SIDECAR_SUFFIX = ".advinspect.json"
 FIELDS = ("input_shape", "value_range", "mean", "std", "labels", "resize")
+# A state_dict's sidecar may also name its architecture, so it reopens without asking again.
+ARCHITECTURE_FIELDS = ("arch", "num_classes")
+MAX_ARCH_CHARS = 200
 MIN_STD = 1e-6  # smaller divides pixels into overflow: a typo, not a normalization
 MAX_INPUT_ELEMENTS = 1 << 26  # C*H*W of one image: 64 Mi floats (256 MB); larger is not an image model
 MAX_SPEC_FILE_BYTES = 64 << 20  # a sidecar or labels file larger than this is not one
@@ -195,18 +198,40 @@ def sidecar_path(model_path: str | Path) -> Path:
     return Path(str(model_path) + SIDECAR_SUFFIX)
 
 
-def read_sidecar(model_path: str | Path) -> ModelSpec | None:
-    """The spec saved next to the model, or None when there is no sidecar."""
+def _sidecar_data(model_path: str | Path) -> dict[str, Any] | None:
     path = sidecar_path(model_path)
     if not path.exists():
         return None
     data = _read_json(path, "model spec")
     if not isinstance(data, dict):
         raise ModelLoadError(f"model spec {path.name} must be a JSON object")
+    return data
+
+
+def read_sidecar(model_path: str | Path) -> ModelSpec | None:
+    """The spec saved next to the model, or None when there is no sidecar."""
+    data = _sidecar_data(model_path)
+    if data is None:
+        return None
     try:
-        return ModelSpec.from_dict(data)
+        return ModelSpec.from_dict({k: v for k, v in data.items() if k not in ARCHITECTURE_FIELDS})
     except ModelLoadError as exc:
-        raise ModelLoadError(f"model spec {path.name}: {exc}") from exc
+        raise ModelLoadError(f"model spec {sidecar_path(model_path).name}: {exc}") from exc
+
+
+def read_sidecar_architecture(model_path: str | Path) -> tuple[str | None, int | None]:
+    """The architecture (torchvision name or package.module:Class) and class count a state_dict's
+    sidecar names, each None when it names none. Validated here; whether importing it is allowed
+    is the loader's decision."""
+    data = _sidecar_data(model_path) or {}
+    arch, classes = data.get("arch"), data.get("num_classes")
+    name = sidecar_path(model_path).name
+    if arch is not None and (not isinstance(arch, str) or not arch.strip() or len(arch) > MAX_ARCH_CHARS
+                             or any(c.isspace() for c in arch)):
+        raise ModelLoadError(f"model spec {name}: arch must be a torchvision name or package.module:Class")
+    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or not 1 <= classes <= 1_000_000):
+        raise ModelLoadError(f"model spec {name}: num_classes must be a whole number from 1 to 1000000")
+    return arch, classes
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -230,11 +255,15 @@ def _read_json(path: Path, what: str) -> Any:
         raise ModelLoadError(f"{what} {path.name} is nested too deeply") from exc
 
 
-def write_sidecar(model_path: str | Path, spec: ModelSpec) -> Path:
-    """Save the spec next to the model (atomically: written to a temporary file, then renamed)."""
+def write_sidecar(model_path: str | Path, spec: ModelSpec, *, arch: str | None = None,
+                  num_classes: int | None = None) -> Path:
+    """Save the spec (and a state_dict's architecture) next to the model, atomically: written to
+    a temporary file, then renamed."""
     path = sidecar_path(model_path)
+    data = spec.to_dict()
+    data.update({k: v for k, v in (("arch", arch), ("num_classes", num_classes)) if v is not None})
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(spec.to_dict(), indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
 

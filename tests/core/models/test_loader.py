@@ -260,3 +260,25 @@ def test_torchvision_architecture_without_torchvision_says_so(tmp_path, monkeypa
     monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision now raises ImportError
     with pytest.raises(ModelLoadError, match="needs torchvision"):
         load_model(path, arch="resnet18", device="cpu")
+
+
+def test_sidecar_names_the_architecture_of_a_state_dict(tmp_path):
+    import shutil
+
+    from advinspect.core.data.demo import DEMO_MODEL
+    from advinspect.core.errors import UntrustedModelError
+
+    weights = tmp_path / "digits.pt"
+    shutil.copy(DEMO_MODEL.parent / "digits_cnn_state_dict.pt", weights)
+    spec = read_sidecar(DEMO_MODEL.parent / "digits_cnn_state_dict.pt")
+    write_sidecar(weights, spec, arch="advinspect.zoo.digits:DigitsCNN")
+    clf = load_model(weights, device="cpu")  # no --arch: the sidecar says it
+    assert clf.format == "state_dict+advinspect.zoo.digits:DigitsCNN"
+    assert clf.spec.input_shape == spec.input_shape
+    # a sidecar naming another package's class would import code chosen by whoever wrote it
+    write_sidecar(weights, spec, arch="collections:OrderedDict")
+    with pytest.raises(UntrustedModelError, match="imports code from collections"):
+        load_model(weights, device="cpu")
+    with pytest.raises(ModelLoadError, match="arch must be"):
+        sidecar_path(weights).write_text(json.dumps({**spec.to_dict(), "arch": 3}))
+        load_model(weights, device="cpu")
