@@ -60,6 +60,7 @@ class Session(QObject):
 
     attacks_changed = Signal()
     model_changed = Signal()
+    model_opened = Signal()  # a model file opened (not a defense or an in-memory model adopted)
     images_changed = Signal()
     results_changed = Signal(list)  # image indices whose result changed
     current_changed = Signal(int)
@@ -570,6 +571,8 @@ class Session(QObject):
         self.live.clear()
         self.log("info", f"model {state.clf.describe_short()} on {state.info.get('device')} "
                          f"loaded in {state.seconds:.2f} s")
+        if path is not None:
+            self.model_opened.emit()
         self.model_changed.emit()
         if state.images is not None:
             self.sources = sources

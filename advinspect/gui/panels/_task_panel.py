@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
@@ -51,6 +52,7 @@ class TaskPanel(Panel):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = progress_bar(f"{self.verb}_progress")
         self.status = label(f"{self.verb}_status")
+        session.model_opened.connect(self.clear_result)
 
     def buttons(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -74,6 +76,23 @@ class TaskPanel(Panel):
 
     def on_failed(self, message: str) -> None:
         """The job raised (already logged and shown)."""
+
+    def clear_result(self) -> None:
+        """Another model file is open: what this panel shows was about the previous one (it stays
+        in the Runs dock), so the status, the progress and the plotted data are cleared."""
+        if self.running:
+            return
+        self.result = None
+        self.status.setText("")
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        for widget in self.findChildren(pg.PlotWidget):
+            for item in widget.getPlotItem().listDataItems():
+                item.setData([], [])
+        self.on_cleared()
+
+    def on_cleared(self) -> None:
+        """Hook: forget panel state drawn outside plots (tables, images)."""
 
     def summary_lines(self, result: Any) -> list[str]:
         return list(result.summary_text())

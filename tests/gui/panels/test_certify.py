@@ -37,6 +37,12 @@ def test_certify_shows_what_the_cli_prints(qtbot, window: MainWindow, tmp_path: 
     printed = [line for line in capsys.readouterr().out.splitlines() if line and not line.startswith("wrote ")]
     assert panel.status.text().split("\n") == printed
     assert s.count == 4
+    # another model file opened: the panel no longer shows the previous model's result
+    with qtbot.waitSignal(s.model_changed, timeout=JOB_TIMEOUT_MS):
+        s.open_model(str(DEMO_MODEL))
+    assert panel.status.text() == "" and panel.result is None
+    assert all(len(item.xData if item.xData is not None else []) == 0
+               for item in panel.plot.getPlotItem().listDataItems())
 
 
 def test_cancel_shows_the_partial_result_marked_cancelled(qtbot, window: MainWindow) -> None:
