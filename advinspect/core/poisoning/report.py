@@ -6,7 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from advinspect.core.report.sections import Section, Table, figure_from_array, figure_from_matplotlib, image_grid
+from advinspect.core.report.sections import (
+    Section,
+    Table,
+    figure_from_array,
+    figure_from_matplotlib,
+    image_grid,
+)
 
 
 def preview_grid(original: np.ndarray, poisoned: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
