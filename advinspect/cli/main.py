@@ -20,7 +20,7 @@ EXIT_INTERNAL = 3
 EXIT_CANCELLED = 130
 
 COMMAND_MODULES = ("open", "predict", "attack", "evaluate", "saliency", "report", "defend", "certify", "detect",
-                   "compare", "train", "gui", "doctor")
+                   "compare", "train", "poison", "sanitize", "scan", "gui", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,10 +15,9 @@ import numpy as np
 import torch
 
 from advinspect.core.errors import AdvInspectError
+from advinspect.core.poisoning.names import ATTACKS, TRIGGERED
 from advinspect.core.poisoning.triggers import Trigger
 
-ATTACKS = ("badnets", "blend", "clean-label", "label-flip")
-TRIGGERED = frozenset({"badnets", "blend", "clean-label"})
 MIN_PER_CLASS = 2
 
 

@@ -75,3 +75,30 @@ def poisoned_mask(paths: Sequence[str], manifest: dict[str, Any]) -> np.ndarray:
     if missing == len(paths) and len(paths):
         raise AdvInspectError(f"none of the images is listed in the manifest of {root}")
     return mask
+
+
+def save_trained_model(training: Any, path: str | Path) -> Path:
+    """Save a TrainingResult as a torch.export `.pt2` with its sidecar spec and training history.
+
+    Not TorchScript (what `save_defended_model` writes first): sanitize reads a layer's features,
+    and a TorchScript model hides its layers; a torch.export program keeps them as graph nodes."""
+    import copy
+
+    import torch
+
+    from advinspect.core.defenses.training import _save_export
+    from advinspect.core.models.spec import write_sidecar
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module = copy.deepcopy(training.module).cpu().eval()
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    lo, hi = training.spec.value_range
+    tmp = path.with_name(path.name + ".part")
+    _save_export(module, torch.full((2, *training.spec.input_shape), (lo + hi) / 2), tmp)
+    tmp.replace(path)
+    write_sidecar(path, training.spec)
+    info = {"summary": training.summary(), "history": training.history}
+    Path(str(path) + ".training.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+    return path

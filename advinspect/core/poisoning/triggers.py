@@ -17,9 +17,7 @@ import numpy as np
 import torch
 
 from advinspect.core.errors import AdvInspectError
-
-POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left", "center")
-PATTERNS = ("solid", "checker", "noise")
+from advinspect.core.poisoning.names import PATTERNS, POSITIONS
 
 
 class TriggerError(AdvInspectError):

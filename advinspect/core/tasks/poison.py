@@ -12,10 +12,8 @@ import numpy as np
 from advinspect.core.defenses.training_config import DEFENSES, TrainingConfig
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.params import param
-from advinspect.core.poisoning.attacks import ATTACKS, TRIGGERED
-from advinspect.core.poisoning.triggers import PATTERNS, POSITIONS
-
-DEMO_ARCH = "advinspect.zoo.digits:DigitsCNN"
+from advinspect.core.poisoning.names import ATTACKS, PATTERNS, POSITIONS, TRIGGERED
+from advinspect.core.tasks.train import DEMO_ARCH
 
 
 @dataclass(frozen=True)
@@ -43,8 +41,16 @@ class Config:
     seed: int = param(0, "seed: which samples, trigger noise, training", min=0, max=2**31 - 1)
 
     def training(self) -> TrainingConfig:
-        return TrainingConfig(defense=self.defense, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
-                              seed=self.seed)
+        return training_config(self.defense, self.epochs, self.lr, self.batch_size, self.seed)
+
+
+def training_config(defense: str, epochs: int, lr: float, batch_size: int, seed: int) -> TrainingConfig:
+    """The training run poison and sanitize ask for. A non-adversarial defense validates on clean
+    accuracy only, so its per-epoch PGD probe is cut to one image and one step (it would cost as
+    much as the training on a small set and decides nothing)."""
+    adversarial = TrainingConfig(defense=defense).adversarial
+    return TrainingConfig(defense=defense, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                          **({} if adversarial else {"val_attack_size": 1, "val_pgd_steps": 1}))
 
 
 @dataclass
@@ -129,10 +135,11 @@ def _data(inputs: Inputs, config: Config) -> tuple[Any, np.ndarray, Any, Any, An
 
     if inputs.x is None:
         from advinspect.core.defenses.training import demo_training_set
-        from advinspect.zoo.digits import DigitsCNN
+        from advinspect.core.models.spec import ModelSpec
 
         x, y, tx, ty = demo_training_set(config.seed)
-        return x, y.numpy(), (tx, ty.numpy()), DigitsCNN.default_spec(), inputs.arch or DEMO_ARCH
+        spec = ModelSpec(input_shape=(1, 32, 32), mean=(0.5,), std=(0.5,), labels=tuple("0123456789"))
+        return x, y.numpy(), (tx, ty.numpy()), spec, inputs.arch or DEMO_ARCH
     x = torch.as_tensor(np.asarray(inputs.x) if not isinstance(inputs.x, torch.Tensor) else inputs.x).float()
     if x.ndim != 4:
         raise AdvInspectError(f"poisoning needs images (N, C, H, W), got shape {tuple(x.shape)}")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from advinspect.core.backdoor.scores import METHODS
-from advinspect.core.defenses.training_config import DEFENSES, TrainingConfig
+from advinspect.core.defenses.training_config import DEFENSES
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.params import param
 from advinspect.core.tasks.base import Images
@@ -23,7 +23,7 @@ class Config:
     expected_ratio: float = param(0.1, "expected poison ratio: 1.5× it is removed", min=0.0, max=0.66)
     all_layers: bool = param(True, "with a manifest: the detection AUC of every layer")
     retrain: bool = param(False, "retrain on the cleaned set and measure C-Acc / ASR / RA")
-    defense: str = param("standard", "training defense for the retraining", choices=tuple(DEFENSES))
+    retrain_defense: str = param("standard", "training defense for the retraining", choices=tuple(DEFENSES))
     epochs: int = param(10, "retraining epochs", min=1, max=10_000)
     lr: float = param(1e-3, "retraining learning rate", min=0.0, max=10.0)
     batch_size: int = param(64, "retraining batch size", min=1, max=65_536)
@@ -134,7 +134,7 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
     poisoned = None if inputs.poisoned is None else np.asarray(inputs.poisoned, bool)
     if poisoned is not None and len(poisoned) != len(images):
         raise AdvInspectError(f"the manifest marks {len(poisoned)} images but the set has {len(images)}")
-    if config.retrain and inputs.arch is None:
+    if config.retrain and not inputs.arch:
         raise AdvInspectError("retraining needs the architecture to train from scratch (--arch)")
     feature_method = config.method in FEATURE_METHODS
     layer = ""
@@ -175,7 +175,7 @@ def _measure(result: Result, inputs: Inputs, config: Config, progress: Progress,
              total: int) -> None:
     from advinspect.core.poisoning.metrics import backdoor_metrics
     from advinspect.core.poisoning.training import stage, train_and_measure
-    from advinspect.core.tasks.poison import trigger_for
+    from advinspect.core.tasks.poison import training_config, trigger_for
 
     test = inputs.test
     attack = inputs.attack
@@ -186,10 +186,9 @@ def _measure(result: Result, inputs: Inputs, config: Config, progress: Progress,
     if not config.retrain:
         return
     keep = np.flatnonzero(~result.flags)
-    training_config = TrainingConfig(defense=config.defense, epochs=config.epochs, lr=config.lr,
-                                     batch_size=config.batch_size, seed=config.seed)
+    training = training_config(config.retrain_defense, config.epochs, config.lr, config.batch_size, config.seed)
     x = inputs.images.tensor()[keep]
-    training, result.after = train_and_measure(
-        x, inputs.images.labels[keep], inputs.clf.spec, inputs.arch, training_config, (test.tensor(), test.labels),
+    trained, result.after = train_and_measure(
+        x, inputs.images.labels[keep], inputs.clf.spec, inputs.arch, training, (test.tensor(), test.labels),
         target, trigger, source, stage(progress, total - 1, total, "retraining"), cancel)
-    result.cancelled = training.cancelled
+    result.cancelled = trained.cancelled
