@@ -37,7 +37,7 @@ def layer_names(clf: Any) -> list[str]:
     """The layers whose outputs can be read, in forward order (graph nodes or leaf modules)."""
     module = _module(clf)
     if isinstance(module, torch.fx.GraphModule):
-        return [n.name for n in module.graph.nodes if n.op not in _SKIP_OPS]
+        return [n.name for n in module.graph.nodes if n.op not in _SKIP_OPS and not str(n.target).startswith("_guards")]
     return [name for name, m in module.named_modules() if name and not list(m.children())]
 
 

@@ -51,7 +51,7 @@ def reverse_trigger(clf: object, x: torch.Tensor, target: int, steps: int = 300,
         optimizer.step()
         success = float((logits.argmax(1).cpu() == y).float().mean())
         successes.append(success)
-        l1 = float(mask.sum())
+        l1 = float(mask.detach().sum())
         last = ReversedTrigger(mask.detach()[0, 0].numpy().copy(), pattern.detach()[0].numpy().copy(), l1, success)
         if success >= 0.99 and (best is None or l1 < best.l1):
             best = last
@@ -82,10 +82,13 @@ def neural_cleanse(clf: object, x: torch.Tensor, steps: int = 300, lr: float = 0
     classes = clf.num_classes  # type: ignore[attr-defined]
     out = []
     for k in range(classes):
+        progress(k, classes, f"reversing the trigger of class {k}")
         if cancel.cancelled:
             break
-        progress(k, classes, f"reversing the trigger of class {k}")
-        out.append(reverse_trigger(clf, x, k, steps, lr, lam, seed, cancel))
+        found = reverse_trigger(clf, x, k, steps, lr, lam, seed, cancel)
+        if cancel.cancelled:  # a half-optimised trigger would read as a small mask
+            break
+        out.append(found)
     if not cancel.cancelled:
         progress(classes, classes, "done")
     return out

@@ -2,13 +2,18 @@
 across classes so one ranking and one removal budget cover the whole training set.
 
 activation-clustering  Chen et al. 2018: per class, PCA to 10 dims and 2-means. ART flags the
-    smaller cluster of *every* class; here a sample's score is how far it sits on the smaller
-    cluster's side, times the class's silhouette, so a class that does not split (a clean class)
-    scores near zero.
-spectral  Tran et al. 2018: per class, the squared projection of the centred features on the top
-    singular vector, divided by the class's mean squared norm (a share of the class's energy).
-outlier   the sphere defense (Koh et al.): distance to the class centroid over the class's median
-    distance.
+    smaller cluster of *every* class; at a 10 % all-to-one poison the target class is half
+    poison, so "smaller" is a coin flip there. Here the suspect cluster is the more
+    heterogeneous one (poison comes from many source classes), and a sample's score is how far
+    it sits on that cluster's side times the class's silhouette (a class that does not split
+    scores near zero).
+spectral  Tran et al. 2018: per class, the projection of the centred features on the top singular
+    vector, squared and over the class's mean squared norm. Unsigned, both halves of a half-poison
+    class score alike; the sign is taken toward the more heterogeneous side (as above).
+outlier   the sphere defense (Koh et al.) with a reference: distance to the own class centroid over
+    the distance to the nearest other class centroid. A poisoned sample still looks like its
+    source class at the early layers; plain distance to the own centroid cannot tell a poisoned
+    sample from a clean class's natural spread.
 loss      per-sample cross-entropy of the model on the label as given (flipped labels stand out).
 """
 
@@ -24,14 +29,26 @@ FEATURE_METHODS = METHODS[:3]
 
 def scores(method: str, features: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
     """Per-sample scores of a feature method ('loss' is computed from the model: `loss_scores`)."""
-    fn = {"activation-clustering": _ac_class, "spectral": _spectral_class, "outlier": _outlier_class}[method]
-    out = np.zeros(len(labels), np.float64)
     features = np.asarray(features, np.float64)
+    if method == "outlier":
+        return _outlier(features, labels)
+    fn = {"activation-clustering": _ac_class, "spectral": _spectral_class}[method]
+    out = np.zeros(len(labels), np.float64)
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         if len(idx) >= 3:
             out[idx] = fn(features[idx], seed)
     return out
+
+
+def _spread(f: np.ndarray, v: np.ndarray | None = None) -> float:
+    """Mean squared distance to the group's mean (orthogonal to `v` when given)."""
+    if len(f) < 2:
+        return 0.0
+    r = f - f.mean(0)
+    if v is not None:
+        r = r - np.outer(r @ v, v)
+    return float((r ** 2).sum(1).mean())
 
 
 def _ac_class(f: np.ndarray, seed: int) -> np.ndarray:
@@ -45,14 +62,13 @@ def _ac_class(f: np.ndarray, seed: int) -> np.ndarray:
         return np.zeros(len(f))
     reduced = PCA(n_components=dims, random_state=seed).fit_transform(centred)
     km = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(reduced)
-    sizes = np.bincount(km.labels_, minlength=2)
-    if sizes.min() == 0:
+    if np.bincount(km.labels_, minlength=2).min() < 2:
         return np.zeros(len(f))
-    small = int(np.argmin(sizes))
+    suspect = int(np.argmax([_spread(reduced[km.labels_ == j]) for j in range(2)]))
     silhouette = max(0.0, float(silhouette_score(reduced, km.labels_)))
     d = np.linalg.norm(reduced[:, None, :] - km.cluster_centers_[None], axis=2)
     scale = float(np.linalg.norm(km.cluster_centers_[0] - km.cluster_centers_[1])) or 1.0
-    return silhouette * (d[:, 1 - small] - d[:, small]) / scale
+    return silhouette * (d[:, 1 - suspect] - d[:, suspect]) / scale
 
 
 def _spectral_class(f: np.ndarray, seed: int) -> np.ndarray:
@@ -61,13 +77,22 @@ def _spectral_class(f: np.ndarray, seed: int) -> np.ndarray:
     if energy <= 0:
         return np.zeros(len(f))
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return (centred @ vt[0]) ** 2 / energy
+    projection = centred @ vt[0]
+    if _spread(centred[projection <= 0], vt[0]) > _spread(centred[projection > 0], vt[0]):
+        projection = -projection
+    return projection * np.abs(projection) / energy
 
 
-def _outlier_class(f: np.ndarray, seed: int) -> np.ndarray:
-    d = np.linalg.norm(f - f.mean(0), axis=1)
-    median = float(np.median(d))
-    return d / median if median > 0 else d
+def _outlier(f: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        return np.zeros(len(labels))
+    centroids = np.stack([f[labels == c].mean(0) for c in classes])
+    position = np.searchsorted(classes, labels)
+    distance = np.stack([np.linalg.norm(f - c, axis=1) for c in centroids], 1)
+    own = distance[np.arange(len(f)), position].copy()
+    distance[np.arange(len(f)), position] = np.inf
+    return own / np.maximum(distance.min(1), 1e-12)
 
 
 def loss_scores(clf: object, x: object, labels: np.ndarray) -> np.ndarray:
@@ -81,7 +106,7 @@ def loss_scores(clf: object, x: object, labels: np.ndarray) -> np.ndarray:
 def removal_budget(n: int, expected_ratio: float) -> int:
     """Tran et al.'s budget: 1.5 × the expected poison ratio (ART's default 1.5 × 0.33 ≈ half of
     every class)."""
-    return min(n, int(math.ceil(1.5 * expected_ratio * n)))
+    return min(n, int(math.ceil(round(1.5 * expected_ratio * n, 9))))
 
 
 def flag_top(values: np.ndarray, budget: int) -> np.ndarray:

@@ -62,18 +62,33 @@ def check_request(labels: np.ndarray, num_classes: int, attack: str, ratio: floa
             raise PoisonInputError(f"{name} class {value} does not exist: the model has classes 0..{num_classes - 1}")
     if attack == "label-flip" and source == target:
         raise PoisonInputError("a targeted label flip needs a source class other than the target")
+    _count(labels, ratio, eligible(labels, attack, target, source))
+
+
+def eligible(labels: np.ndarray, attack: str, target: int, source: int = -1) -> np.ndarray:
+    """Which samples the attack may poison: the target class for clean-label, the source class
+    for a targeted flip, every sample for a random flip, the other classes for a trigger."""
+    if attack == "clean-label":
+        return labels == target
+    if attack == "label-flip":
+        return labels == source if source >= 0 else np.ones(len(labels), bool)
+    return labels != target
+
+
+def _count(labels: np.ndarray, ratio: float, pool: np.ndarray) -> int:
+    wanted = int(round(ratio * len(labels)))
+    if wanted < 1:
+        raise PoisonInputError(f"a ratio of {ratio} poisons no image of {len(labels)}: raise the ratio")
+    if wanted > int(pool.sum()):
+        raise PoisonInputError(f"a ratio of {ratio} asks for {wanted} poisoned images but only "
+                               f"{int(pool.sum())} are eligible for this attack")
+    return wanted
 
 
 def choose_indices(labels: np.ndarray, ratio: float, pool: np.ndarray, seed: int) -> np.ndarray:
     """round(ratio · N) indices of `pool` (a bool mask), drawn without replacement under `seed`."""
-    candidates = np.flatnonzero(pool)
-    wanted = int(round(ratio * len(labels)))
-    if wanted < 1:
-        raise PoisonInputError(f"a ratio of {ratio} poisons no image of {len(labels)}: raise the ratio")
-    if wanted > len(candidates):
-        raise PoisonInputError(f"a ratio of {ratio} asks for {wanted} poisoned images but only "
-                               f"{len(candidates)} are eligible for this attack")
-    chosen = np.random.default_rng(seed).choice(candidates, size=wanted, replace=False)
+    wanted = _count(labels, ratio, pool)
+    chosen = np.random.default_rng(seed).choice(np.flatnonzero(pool), size=wanted, replace=False)
     return np.sort(chosen)
 
 
@@ -93,13 +108,7 @@ def poison_set(x: torch.Tensor, labels: np.ndarray, attack: str, ratio: float, t
     if attack in TRIGGERED and trigger is None:
         raise PoisonInputError(f"{attack} needs a trigger")
     out_x, out_y = x.clone(), labels.copy()
-    if attack == "clean-label":
-        pool = labels == target
-    elif attack == "label-flip":
-        pool = labels == source if source >= 0 else np.ones(len(labels), bool)
-    else:
-        pool = labels != target
-    chosen = choose_indices(labels, ratio, pool, seed)
+    chosen = choose_indices(labels, ratio, eligible(labels, attack, target, source), seed)
     index = torch.as_tensor(chosen)
     if attack == "label-flip":
         if source >= 0:
