@@ -32,7 +32,9 @@ from advinspect.gui.panels.images import ImagesPanel
 from advinspect.gui.panels.inspector import InspectorView
 from advinspect.gui.panels.log import LogPanel
 from advinspect.gui.panels.model import ModelPanel
+from advinspect.gui.panels.poison import PoisonPanel
 from advinspect.gui.panels.saliency import SaliencyPanel
+from advinspect.gui.panels.scan import ScanPanel
 from advinspect.gui.panels.train import TrainPanel
 from advinspect.gui.session import Session
 from advinspect.gui.settings import (
@@ -97,12 +99,15 @@ class MainWindow(QMainWindow):
         self.certify_panel = CertifyPanel(self.session, self)
         self.compare_panel = ComparePanel(self.session, self)
         self.train_panel = TrainPanel(self.session, self)
+        self.poison_panel = PoisonPanel(self.session, self)
+        self.scan_panel = ScanPanel(self.session, self)
         for panel in (self.attack_panel, self.evaluate_panel, self.compare_panel):
             panel.visible_indices = self.images_panel.visible_indices
         self.panels = [self.model_panel, self.images_panel, self.attack_panel, self.confidence_panel,
                        self.log_panel, self.saliency_panel, self.evaluate_panel, self.robustness_panel,
                        self.histograms_panel, self.calibration_panel, self.defend_panel, self.detect_panel,
-                       self.certify_panel, self.compare_panel, self.train_panel]
+                       self.certify_panel, self.compare_panel, self.train_panel, self.poison_panel,
+                       self.scan_panel]
         self._arrange_docks()
         self._make_actions()
         self._make_menus()
@@ -131,7 +136,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.attack_panel, self.evaluate_panel)
         previous = self.evaluate_panel
         for panel in (self.defend_panel, self.detect_panel, self.certify_panel, self.compare_panel,
-                      self.train_panel):
+                      self.train_panel, self.poison_panel, self.scan_panel):
             self.tabifyDockWidget(previous, panel)
             previous = panel
         self.tabifyDockWidget(self.model_panel, self.saliency_panel)

@@ -37,6 +37,7 @@ class Config:
     epochs: int = param(10, "training epochs", min=1, max=10_000)
     lr: float = param(1e-3, "learning rate", min=0.0, max=10.0)
     batch_size: int = param(64, "training batch size", min=1, max=65_536)
+    limit: int = param(0, "poison and train on at most this many training images (0: all; quick runs)", min=0)
     preview: int = param(8, "poisoned samples shown as original | poisoned pairs", min=0, max=256)
     seed: int = param(0, "seed: which samples, trigger noise, training", min=0, max=2**31 - 1)
 
@@ -156,6 +157,8 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
     from advinspect.core.poisoning.training import stage, train_and_measure
 
     x, y, test, spec, arch = _data(inputs, config)
+    if config.limit:
+        x, y = x[:config.limit], y[:config.limit]
     num_classes = spec.num_classes if spec is not None and spec.num_classes else int(y.max()) + 1
     check_request(y, num_classes, config.attack, config.ratio, config.target, config.source)
     for ratio in config.sweep:
