@@ -21,10 +21,10 @@ def test_poison_then_sanitize(qtbot, window: MainWindow) -> None:
     assert panel.status.text().split("\n") == result.summary_text()
     assert panel.preview.image is not None and panel.sanitize_button.isEnabled()
     assert panel.curves.getPlotItem().listDataItems()
-    panel.sanitize_form.set_values({"method": "outlier", "expected_ratio": "0.1", "layer": "relu_1"})
+    panel.sanitize_form.set_values({"method": "outlier", "expected_ratio": "0.1", "layer": "features.2", "all_layers": False})
     with qtbot.waitSignal(panel.finished, timeout=JOB_TIMEOUT_MS) as blocker:
         panel.sanitize_button.click()
     cleaned = blocker.args[0]
     assert isinstance(cleaned, sanitize.Result) and cleaned.auc is not None
-    assert set(cleaned.layer_auc) and panel.roc.getPlotItem().listDataItems()
+    assert list(cleaned.layer_auc) == ["features.2"] and panel.roc.getPlotItem().listDataItems()
     assert panel.status.text().split("\n") == cleaned.summary_text()
