@@ -50,7 +50,7 @@ def main() -> None:
               f"best {s.best_layer}; per layer: {aucs}")
     s = sanitize.run(sanitize.Inputs(bad, train, p.poisoned.poisoned), sanitize.Config(method="loss"))
     print(f"[sanitize loss] AUC {s.auc:.4f}")
-    for method in ("spectral", "activation-clustering"):
+    for method in ("outlier", "spectral", "activation-clustering"):
         first = sanitize.run(sanitize.Inputs(bad, train, p.poisoned.poisoned), sanitize.Config(method=method))
         layers = [first.layer] + ([first.best_layer] if first.best_layer != first.layer else [])
         for layer in layers:
@@ -70,7 +70,7 @@ def main() -> None:
     clean_images = Images(tx[:args.nc_images], ty.numpy()[:args.nc_images])
     for name, clf in (("BadNets model", bad), ("clean demo model", clean_model)):
         t = time.perf_counter()
-        r = scan.run(scan.Inputs(clf, clean_images), scan.Config(steps=args.nc_steps, images=args.nc_images))
+        r = scan.run(scan.Inputs(clf, clean_images), scan.Config(steps=args.nc_steps, max_images=args.nc_images))
         idx = ", ".join(f"{v:.2f}" for v in r.anomaly)
         print(f"[neural cleanse {name} {time.perf_counter() - t:.0f}s] flagged {r.flagged}; "
               f"anomaly index per class: {idx}; mask L1: {', '.join(f'{v:.1f}' for v in r.l1)}")
@@ -78,12 +78,12 @@ def main() -> None:
     triggered = Images(trigger.apply(tx[keep[200:]]), ty.numpy()[keep[200:]])
     clean_held = Images(tx[keep[:200]], ty.numpy()[keep[:200]])
     for name, clf in (("BadNets model", bad),):
-        r = scan.run(scan.Inputs(clf, clean_held, triggered), scan.Config(method="strip", images=200))
+        r = scan.run(scan.Inputs(clf, clean_held, triggered), scan.Config(method="strip", max_images=200))
         print(f"[STRIP {name}] threshold {r.entropy_threshold:.4f} at 5% FRR on 200 clean: detection "
               f"{r.summary()['n_flagged']}/{r.summary()['n_checked']} = "
               f"{r.summary()['n_flagged'] / r.summary()['n_checked']:.4f} of triggered inputs")
     clean_check = Images(tx[keep[200:]], ty.numpy()[keep[200:]])
-    r = scan.run(scan.Inputs(bad, clean_held, clean_check), scan.Config(method="strip", images=200))
+    r = scan.run(scan.Inputs(bad, clean_held, clean_check), scan.Config(method="strip", max_images=200))
     print(f"[STRIP held-out clean] false rejections {r.summary()['n_flagged']}/{r.summary()['n_checked']}")
     print(f"total {time.perf_counter() - started:.0f}s")
 

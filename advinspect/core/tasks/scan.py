@@ -19,7 +19,7 @@ METHODS = ("neural-cleanse", "strip")
 @dataclass(frozen=True)
 class Config:
     method: str = param("neural-cleanse", "scan method", choices=METHODS)
-    images: int = param(100, "clean images used (the first of the set)", min=2, max=100_000)
+    max_images: int = param(100, "clean images used (the first of the set)", min=2, max=100_000)
     steps: int = param(300, "Neural Cleanse: optimisation steps per class", min=1, max=100_000)
     lr: float = param(0.1, "Neural Cleanse: Adam learning rate", min=1e-6, max=10.0)
     lam: float = param(1e-3, "Neural Cleanse: initial weight of the mask's L1 norm", min=0.0, max=100.0)
@@ -120,7 +120,7 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
     if len(images) < 2:
         raise AdvInspectError("scan needs at least two clean images")
     labels = list(clf.spec.labels or [str(k) for k in range(clf.num_classes)])
-    x = images.tensor()[:config.images]
+    x = images.tensor()[:config.max_images]
     result = Result(config, len(x), labels=labels)
     if config.method == "neural-cleanse":
         if not clf.has_gradients:

@@ -30,7 +30,7 @@ class ScanPanel(TaskPanel):
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
         self.form = ParamForm()
-        self.form.set_params_type(scan.Config, {"images": 50})
+        self.form.set_params_type(scan.Config, {"max_images": 50})
         area = QScrollArea()
         area.setWidgetResizable(True)
         area.setWidget(self.form)
@@ -52,7 +52,7 @@ class ScanPanel(TaskPanel):
 
     def prepare_and_start(self) -> None:
         config = self.form.config()
-        images = chosen_images(self, "all", "scan", labelled=False, minimum=2, limit=config.images)
+        images = chosen_images(self, "all", "scan", labelled=False, minimum=2, limit=config.max_images)
         inputs = scan.Inputs(self.session.clf, images)
         self.session.log("info", f"scan the model on {len(images)} image(s): {config}")
         self.start(f"scan {config.method}",

@@ -38,7 +38,7 @@ def _clean_images(n: int = 10) -> Images:
 def test_neural_cleanse_finds_the_smallest_trigger_for_the_target():
     r = badnets_run()
     result = scan.run(scan.Inputs(r.training.classifier("cpu"), _clean_images()),
-                      scan.Config(steps=30, lr=0.2, images=12))
+                      scan.Config(steps=30, lr=0.2, max_images=12))
     assert int(np.argmin(result.l1)) == r.config.target
     assert result.masks.shape == (3, 8, 8) and result.trigger_images().shape == (3, 1, 8, 8)
     rows = result.rows()

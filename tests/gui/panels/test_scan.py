@@ -13,7 +13,7 @@ JOB_TIMEOUT_MS = 120_000
 def test_scan_the_loaded_model(qtbot, window: MainWindow) -> None:
     panel = window.scan_panel
     assert panel.form.field_names()[0] == "method"
-    panel.form.set_values({"steps": 3, "images": 8})
+    panel.form.set_values({"steps": 3, "max_images": 8})
     with qtbot.waitSignal(panel.finished, timeout=JOB_TIMEOUT_MS) as blocker:
         panel.run_button.click()
     result = blocker.args[0]
@@ -25,7 +25,7 @@ def test_scan_the_loaded_model(qtbot, window: MainWindow) -> None:
 
 def test_strip_on_the_loaded_model(qtbot, window: MainWindow) -> None:
     panel = window.scan_panel
-    panel.form.set_values({"method": "strip", "images": 20, "overlays": 4})
+    panel.form.set_values({"method": "strip", "max_images": 20, "overlays": 4})
     with qtbot.waitSignal(panel.finished, timeout=JOB_TIMEOUT_MS) as blocker:
         panel.run_button.click()
     result = blocker.args[0]
