@@ -3,13 +3,13 @@ across classes so one ranking and one removal budget cover the whole training se
 
 activation-clustering  Chen et al. 2018: per class, PCA to 10 dims and 2-means. ART flags the
     smaller cluster of *every* class; at a 10 % all-to-one poison the target class is half
-    poison, so "smaller" is a coin flip there. Here the suspect cluster is the more
-    heterogeneous one (poison comes from many source classes), and a sample's score is how far
-    it sits on that cluster's side times the class's silhouette (a class that does not split
-    scores near zero).
+    poison, so "smaller" is a coin flip there. Here the suspect cluster is the smaller one unless
+    the split is balanced, then the more heterogeneous one (`suspect_side`), and a sample's score
+    is how far it sits on that cluster's side times the class's silhouette (a class that does
+    not split scores near zero).
 spectral  Tran et al. 2018: per class, the projection of the centred features on the top singular
     vector, squared and over the class's mean squared norm. Unsigned, both halves of a half-poison
-    class score alike; the sign is taken toward the more heterogeneous side (as above).
+    class score alike; the sign is taken toward the suspect side (as above).
 outlier   the sphere defense (Koh et al.) with a reference: distance to the own class centroid over
     the distance to the nearest other class centroid. A poisoned sample still looks like its
     source class at the early layers; plain distance to the own centroid cannot tell a poisoned
@@ -51,6 +51,20 @@ def _spread(f: np.ndarray, v: np.ndarray | None = None) -> float:
     return float((r ** 2).sum(1).mean())
 
 
+BALANCED = 0.4  # a split whose smaller side holds at least this share is "balanced"
+
+
+def suspect_side(a: np.ndarray, b: np.ndarray, v: np.ndarray | None = None) -> int:
+    """Which of two groups looks like the poison: 0 for `a`, 1 for `b`. The smaller one (poison
+    is a minority of its class), unless the split is balanced (a 10 % all-to-one poison makes
+    the target class about half poison): then the more heterogeneous one, since the poison comes
+    from many source classes."""
+    share = min(len(a), len(b)) / max(1, len(a) + len(b))
+    if share < BALANCED:
+        return 0 if len(a) < len(b) else 1
+    return 0 if _spread(a, v) > _spread(b, v) else 1
+
+
 def _ac_class(f: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
@@ -64,7 +78,7 @@ def _ac_class(f: np.ndarray, seed: int) -> np.ndarray:
     km = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(reduced)
     if np.bincount(km.labels_, minlength=2).min() < 2:
         return np.zeros(len(f))
-    suspect = int(np.argmax([_spread(reduced[km.labels_ == j]) for j in range(2)]))
+    suspect = suspect_side(reduced[km.labels_ == 0], reduced[km.labels_ == 1])
     silhouette = max(0.0, float(silhouette_score(reduced, km.labels_)))
     d = np.linalg.norm(reduced[:, None, :] - km.cluster_centers_[None], axis=2)
     scale = float(np.linalg.norm(km.cluster_centers_[0] - km.cluster_centers_[1])) or 1.0
@@ -78,7 +92,7 @@ def _spectral_class(f: np.ndarray, seed: int) -> np.ndarray:
         return np.zeros(len(f))
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     projection = centred @ vt[0]
-    if _spread(centred[projection <= 0], vt[0]) > _spread(centred[projection > 0], vt[0]):
+    if suspect_side(centred[projection <= 0], centred[projection > 0], vt[0]) == 0:
         projection = -projection
     return projection * np.abs(projection) / energy
 
