@@ -19,7 +19,9 @@ def test_badnets_backdoors_the_model_and_clean_training_does_not():
     assert r.metrics.ra <= 0.1 < r.baseline.ra
     s = r.summary()
     assert s["n_poisoned"] == 18 and s["c_acc_drop"] == pytest.approx(r.baseline.c_acc - r.metrics.c_acc)
-    d = r.to_dict()
+    import json
+
+    d = json.loads(json.dumps(r.to_dict()))
     assert len(d["poisoned_indices"]) == 18 and d["trigger"]["shape"] == [1, 2, 2]
     section = r.report_section()
     assert section.tables[0].columns == ["model", "ratio", "C-Acc", "ASR", "RA"]

@@ -78,6 +78,9 @@ def test_sanitize_scores_every_layer_against_the_manifest():
     assert len(rows) == len(images) and set(rows[0]) == {"index", "path", "label", "score", "flagged", "poisoned"}
     section = result.report_section()
     assert section.tables[0].columns == ["layer", "detection AUC"] and len(section.figures) == 2
+    import json
+
+    assert len(json.loads(json.dumps(result.to_dict()))["rows"]) == len(images)
 
 
 def test_retraining_on_the_cleaned_set_removes_the_backdoor():

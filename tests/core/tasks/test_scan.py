@@ -71,3 +71,20 @@ def test_scan_needs_two_images():
     with pytest.raises(AdvInspectError, match="at least two"):
         scan.run(scan.Inputs(badnets_run().training.classifier("cpu"), Images(bars(1, 0)[0][:1], [0])),
                  scan.Config())
+
+
+def test_strip_runs_on_an_onnx_model_and_results_are_json():
+    import json
+
+    from advinspect.core.data.demo import DEMO_ONNX
+    from advinspect.core.models import load_model
+
+    clf = load_model(DEMO_ONNX, device="cpu")
+    x, y = bars(4, 0)
+    import torch
+
+    images = Images(torch.nn.functional.interpolate(x, size=32), y)
+    result = scan.run(scan.Inputs(clf, images, images), scan.Config(method="strip", overlays=4))
+    assert np.isfinite(result.clean_entropy).all() and result.check_flags.shape == (12,)
+    assert json.loads(json.dumps(result.to_dict()))["summary"]["n_checked"] == 12
+    assert clf.format == "onnx"  # STRIP reads only probabilities: no gradients, no layers needed
