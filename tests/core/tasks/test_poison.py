@@ -61,3 +61,16 @@ def test_cancel_keeps_the_poisoned_set():
                    progress=Progress(lambda e: token.cancel() if e.step >= 3 else None), cancel=token)
     assert r.cancelled and r.poisoned.n_poisoned == 3
     assert r.summary_text()[-1].startswith("cancelled")
+
+
+def test_clean_label_perturbs_on_the_proxy_within_eps_and_keeps_labels():
+    x, y = bars(10, 0)
+    config = poison.Config(attack="clean-label", ratio=0.2, target=1, trigger_size=2, eps=0.1, pgd_steps=3,
+                           epochs=2, batch_size=8, baseline=False)
+    r = poison.run(poison.Inputs(x, y, *bars(4, 1), BarNet.default_spec(), ARCH), config)
+    chosen = np.flatnonzero(r.poisoned.poisoned)
+    assert len(chosen) == 6 and (y[chosen] == 1).all() and (r.poisoned.labels == y).all()
+    outside = r.trigger.mask((1, 8, 8)) == 0
+    delta = (r.poisoned.x[chosen] - x[chosen]).numpy()[:, 0][:, outside]
+    assert 0 < np.abs(delta).max() <= 0.1 + 1e-6
+    assert r.baseline is not None and r.metrics is not None  # the proxy is the clean model
