@@ -21,7 +21,7 @@ EXIT_CANCELLED = 130
 
 COMMAND_MODULES = ("open", "predict", "attack", "evaluate", "saliency", "report", "defend", "certify", "detect",
                    "compare", "train", "synthesize", "train_generator", "membership", "extract", "invert",
-                   "gui", "doctor")
+                   "poison", "sanitize", "scan", "gui", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:

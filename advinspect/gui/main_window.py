@@ -41,9 +41,11 @@ from advinspect.gui.panels.images import ImagesPanel
 from advinspect.gui.panels.inspector import InspectorView
 from advinspect.gui.panels.log import LogPanel
 from advinspect.gui.panels.model import ModelPanel
+from advinspect.gui.panels.poison import PoisonPanel
 from advinspect.gui.panels.privacy import PrivacyPanel
 from advinspect.gui.panels.runs import RunsPanel
 from advinspect.gui.panels.saliency import SaliencyPanel
+from advinspect.gui.panels.scan import ScanPanel
 from advinspect.gui.panels.synthesize import SynthesizePanel
 from advinspect.gui.panels.train import TrainPanel
 from advinspect.gui.session import Session
@@ -115,6 +117,8 @@ class MainWindow(QMainWindow):
         self.train_panel = TrainPanel(self.session, self)
         self.synthesize_panel = SynthesizePanel(self.session, self)
         self.privacy_panel = PrivacyPanel(self.session, self)
+        self.poison_panel = PoisonPanel(self.session, self)
+        self.scan_panel = ScanPanel(self.session, self)
         self.runs_panel = RunsPanel(self.session, self)
         for panel in (self.attack_panel, self.evaluate_panel, self.compare_panel):
             panel.visible_indices = self.images_panel.visible_indices
@@ -122,7 +126,7 @@ class MainWindow(QMainWindow):
                        self.log_panel, self.saliency_panel, self.evaluate_panel, self.robustness_panel,
                        self.histograms_panel, self.calibration_panel, self.defend_panel, self.detect_panel,
                        self.certify_panel, self.compare_panel, self.train_panel, self.synthesize_panel,
-                       self.privacy_panel, self.runs_panel]
+                       self.privacy_panel, self.poison_panel, self.scan_panel, self.runs_panel]
         self._arrange_docks()
         self._make_actions()
         self._make_menus()
@@ -169,7 +173,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.attack_panel, self.evaluate_panel)
         previous = self.evaluate_panel
         for panel in (self.defend_panel, self.detect_panel, self.certify_panel, self.compare_panel,
-                      self.train_panel, self.synthesize_panel, self.privacy_panel):
+                      self.train_panel, self.synthesize_panel, self.privacy_panel, self.poison_panel,
+                      self.scan_panel):
             self.tabifyDockWidget(previous, panel)
             previous = panel
         self.tabifyDockWidget(self.model_panel, self.saliency_panel)
