@@ -83,6 +83,7 @@ def test_cancel_shows_the_partial_result(qtbot, window: MainWindow, tmp_path: Pa
         qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=JOB_TIMEOUT_MS)
         panel.cancel_button.click()
     result = blocker.args[0]
-    assert result.cancelled and result.rows == []
+    # checkpoints finished before the cancel are kept (how many depends on the machine's speed)
+    assert result.cancelled and all(row["queries"] < 20000 for row in result.rows)
     assert panel.progress.format() == "cancelled"
     assert panel.status.text().endswith("cancelled: the checkpoints finished before the cancel are reported")
