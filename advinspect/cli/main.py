@@ -19,7 +19,7 @@ EXIT_BAD_INPUT = 1
 EXIT_INTERNAL = 3
 EXIT_CANCELLED = 130
 
-COMMAND_MODULES = ("open", "predict", "attack", "evaluate", "saliency", "report", "defend", "certify", "detect",
+COMMAND_MODULES = ("open", "predict", "attack", "evaluate", "merge", "saliency", "report", "defend", "certify", "detect",
                    "compare", "train", "gui", "doctor")
 
 

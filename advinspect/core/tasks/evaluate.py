@@ -358,30 +358,32 @@ class Streamed:
         return evaluation_section(self.data, self.summary_text())
 
 
-def run_stream(clf: Any, stream: Any, config: Config, *, sink: Any = None, done: list[dict[str, Any]] | None = None,
-               sanity: bool = True, sanity_stream: Any = None, progress: Progress = NO_PROGRESS,
-               cancel: CancelToken = NEVER) -> Streamed:
-    """Evaluate a stream (core.data ImageStream / ArrayStream, or a shard of one) batch by
-    batch. `sink(rows)` receives each batch's rows as they are produced (a shard file);
-    `done` holds rows of an earlier, interrupted run of this stream (a resume: the stream
-    should start after them). `sanity`: run the model-probing checks (only the rank that
-    holds index 0, in a sharded run), on the first samples of `sanity_stream` (default
-    `stream`; give the whole set's stream when `stream` is a shard or a resumed part). Memory holds one batch of images at a time."""
+def stream_rows(clf: Any, stream: Any, config: Config, *, sink: Any = None, done: list[dict[str, Any]] | None = None,
+                progress: Progress = NO_PROGRESS, cancel: CancelToken = NEVER) -> tuple[list[dict[str, Any]], bool]:
+    """Rows of every sample of `stream` (a core.data ImageStream / ArrayStream or a shard of
+    one), batch by batch; `sink(rows)` gets each batch's rows as they are made (a shard file),
+    `done` holds the rows of an interrupted earlier run (the stream starts after them).
+    Returns (all rows, cancelled). Memory holds the images of one batch at a time."""
     check_streamable(config)
     rows = list(done or [])
     total = len(stream) + len(rows)
     progress(len(rows), total, "evaluating")
-    cancelled = False
     for batch in stream:
         new = batch_rows(clf, batch, config, cancel=cancel)
         if new is None or cancel.cancelled:
-            cancelled = True
-            break
+            return rows, True
         if sink is not None:
             sink(new)
         rows += new
         progress(len(rows), total, "evaluating")
-    warnings = [] if cancelled or not (sanity and config.sanity_checks) else model_warnings(
-        clf, stream if sanity_stream is None else sanity_stream, config, cancel=cancel)
+    return rows, False
+
+
+def run_stream(clf: Any, stream: Any, config: Config, *, sink: Any = None, done: list[dict[str, Any]] | None = None,
+               progress: Progress = NO_PROGRESS, cancel: CancelToken = NEVER) -> Streamed:
+    """A whole streamed evaluation in this process: the rows, the model-probing sanity checks
+    on the first samples, and the aggregates from the rows."""
+    rows, cancelled = stream_rows(clf, stream, config, sink=sink, done=done, progress=progress, cancel=cancel)
+    warnings = [] if cancelled or not config.sanity_checks else model_warnings(clf, stream, config, cancel=cancel)
     data = aggregate(rows, config, clf.spec, warnings=warnings, cancelled=cancelled or cancel.cancelled)
     return Streamed(data, rows, config)
