@@ -21,6 +21,7 @@ from advinspect.cli.common import (
     print_summary,
     progress_bar,
     refuse_overwrite,
+    warn,
 )
 from advinspect.cli.report import add_report_flags, check_report_target, write_report
 from advinspect.core.errors import AdvInspectError
@@ -45,7 +46,6 @@ def add_attack_param_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
-    from advinspect.core.report.results import attack_results, write_attack_outputs
     from advinspect.core.report.staging import check_writable as check_results_folder
 
     config = config_from_args(attack.Config, args, params=attack_params(args))
@@ -57,6 +57,77 @@ def cmd_attack(args: argparse.Namespace) -> int:
     check_results_folder(out)  # writable, and not a folder of the user's own, which the swap would replace
     if args.report is not None:
         check_report_target(args, Path(args.report))
+    if args.saliency:
+        return attack_in_memory(args, config, out)
+    return attack_streamed(args, config, out)
+
+
+def attack_streamed(args: argparse.Namespace, config: attack.Config, out: Path) -> int:
+    """Batch by batch: each batch's adversarial PNGs and sample rows are written as they are
+    made (rows to DIR/samples.jsonl too), so memory holds one batch, not the set."""
+    from advinspect.core.data import collect_images, save_png
+    from advinspect.core.data.stream import ImageStream
+    from advinspect.core.report.results import (
+        adversarial_name,
+        now_iso,
+        provenance,
+        sample_rows,
+        write_json,
+    )
+    from advinspect.core.report.sections import write_sections_report
+    from advinspect.core.shard import row_line
+
+    clf = load_model(args)
+    items = collect_images(args.images, clf.spec)
+    if not items:
+        raise AdvInspectError(f"no images found in {', '.join(args.images)}")
+    out.mkdir(parents=True, exist_ok=True)
+    stream = ImageStream(items, clf.spec, batch_size=config.batch_size or 64, workers=args.workers,
+                         pin_memory=str(clf.device).startswith("cuda"))
+    rows: list[dict[str, Any]] = []
+    lines = open(out / "samples.jsonl", "w", encoding="utf-8")  # noqa: SIM115 - closed below
+
+    def on_batch(batch: Any, result: Any) -> None:
+        for _, _, message in batch.errors:
+            warn(f"skipped {message}")
+        if result is None:
+            return
+        kept = [items[int(i)] for i in batch.index]
+        for i, item in enumerate(kept):
+            save_png(result.x_adv[i], out / adversarial_name(item.name), clf.spec.value_range)
+        new = sample_rows(result, kept, clf, batch.x)
+        for row, index in zip(new, batch.index, strict=True):
+            row["index"] = int(index)
+        lines.write("".join(row_line(r) + "\n" for r in new))
+        lines.flush()
+        rows.extend(new)
+
+    try:
+        with cancel_on_sigint() as cancel:
+            with progress_bar(config.attack) as progress:
+                result = attack.run_stream(clf, stream, config, on_batch=on_batch, progress=progress, cancel=cancel)
+    finally:
+        lines.close()
+    print_summary(result)
+    summary = result.attack.summary()
+    summary["warnings"] = list(result.warnings)
+    results = {"kind": "attack", "created": now_iso(), "summary": summary,
+               "provenance": {**provenance(clf), "device": summary["device"], "command": command_line(args),
+                              "gui_parameters": None},
+               "trace": [], "samples": rows}
+    write_json(out / "results.json", results)
+    write_sections_report("advinspect attack", [result.report_section()], out / "report.html")
+    print(f"wrote {out / 'results.json'}, {out / 'report.html'} and {out / 'adversarial'}")
+    if args.report is not None and rows:
+        write_report(args, results, Path(args.report), out)
+    # NaN/Inf outputs: everything is written (those samples marked), but the run is no success
+    return exit_code(result) or (1 if summary.get("n_nonfinite") else 0)
+
+
+def attack_in_memory(args: argparse.Namespace, config: attack.Config, out: Path) -> int:
+    """--saliency needs every clean image and adversarial at once: the in-memory run."""
+    from advinspect.core.report.results import attack_results, write_attack_outputs
+
     clf = load_model(args)
     images = load_images(clf, args.images)
     with cancel_on_sigint() as cancel:
@@ -86,5 +157,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--saliency", choices=METHODS, help="also compute saliency maps (shown on report cards)")
     parser.add_argument("--out", help="output folder for results.json and adversarial PNGs (default: --report)")
     parser.add_argument("--force", action="store_true", help="overwrite existing results in --out and the report")
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="image-decoding processes (0: decode in the main process; default 2)")
     add_report_flags(parser, with_dir=True)
     parser.set_defaults(func=cmd_attack)

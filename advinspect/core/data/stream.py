@@ -25,6 +25,25 @@ from advinspect.core.data.images import load_image
 from advinspect.core.errors import AdvInspectError, ImageLoadError
 from advinspect.core.models.spec import ModelSpec
 
+# BLAS picks another kernel for very small matrices (MKL's sgemm gives other last bits below
+# ~11 rows), so a sample's logits would depend on how many others share its batch: the streamed
+# verbs pad every batch to at least this many rows (copies of its last image, with seeds of their
+# own) and drop the padding. With it the rows are byte-identical for any batch size and shard
+# count, at a given number of threads per process (threads change reduction orders too).
+MIN_ROWS = 16
+PAD_INDEX = 1 << 62  # global indices of padding rows: far from any real sample's seed
+
+
+def padded(x: torch.Tensor, labels: np.ndarray, index: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """A batch padded to MIN_ROWS rows with copies of its last image (see MIN_ROWS); the real
+    rows stay first."""
+    missing = MIN_ROWS - len(x)
+    if missing <= 0 or not len(x):
+        return x, labels, index
+    return (torch.cat([x, x[-1:].expand(missing, *x.shape[1:])]),
+            np.concatenate([labels, np.repeat(labels[-1:], missing)]),
+            np.concatenate([index, PAD_INDEX + np.arange(missing, dtype=np.int64)]))
+
 
 @dataclass
 class StreamBatch:

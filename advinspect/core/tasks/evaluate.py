@@ -145,23 +145,6 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
 
 SANITY_SAMPLES = 64  # the model-probing sanity checks run on the first samples by global index
 ROW_DIGITS = 6  # floats in rows are rounded: they are results, not intermediate values
-# BLAS picks another kernel for very small matrices (MKL's sgemm gives other last bits below
-# ~11 rows), so a sample's logits would depend on how many others share its batch: every batch
-# is padded to at least this many rows (copies of its last image, with their own seeds) and the
-# padding dropped. With it the rows are byte-identical for any batch size and shard count here.
-MIN_ROWS = 16
-PAD_INDEX = 1 << 62  # global indices of padding rows: far from any real sample's seed
-
-
-def padded(x: Any, labels: np.ndarray, index: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
-    """A batch padded to MIN_ROWS rows with copies of its last image (see MIN_ROWS)."""
-    import torch
-
-    missing = MIN_ROWS - len(x)
-    if missing <= 0 or not len(x):
-        return x, labels, index
-    return (torch.cat([x, x[-1:].expand(missing, *x.shape[1:])]), np.concatenate([labels, np.repeat(labels[-1:], missing)]),
-            np.concatenate([index, PAD_INDEX + np.arange(missing, dtype=np.int64)]))
 
 
 def _num(value: Any) -> float | None:
@@ -197,6 +180,7 @@ def batch_rows(clf: Any, batch: Any, config: Config, *, cancel: CancelToken = NE
     import torch
 
     from advinspect.core.attacks import get_attack
+    from advinspect.core.data.stream import padded
     from advinspect.core.evaluate import params_for
 
     core = config.core_config()
@@ -205,7 +189,7 @@ def batch_rows(clf: Any, batch: Any, config: Config, *, cancel: CancelToken = NE
         raise AdvInspectError("evaluate needs labels: give a folder of class folders (e.g. digits/3/*.png)")
     rows: list[dict[str, Any]] = []
     if len(batch):
-        x, labels_p, index_p = padded(batch.x.float(), labels, np.asarray(batch.index, dtype=np.int64))
+        x, labels_p, index_p = padded(batch.x.float(), labels, np.asarray(batch.index, dtype=np.int64))  # see MIN_ROWS
         y = torch.from_numpy(labels_p)
         logits = clf.logits_batched(x).double().cpu()
         finite = torch.isfinite(logits).all(1).numpy()
