@@ -4,6 +4,7 @@ DIR/results.json and DIR/adversarial/*.png (and a report with --report DIR)."""
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,8 @@ def attack_streamed(args: argparse.Namespace, config: attack.Config, out: Path) 
     if not items:
         raise AdvInspectError(f"no images found in {', '.join(args.images)}")
     out.mkdir(parents=True, exist_ok=True)
+    if args.force:  # no adversarial of the previous run may pass for one of this run
+        shutil.rmtree(out / "adversarial", ignore_errors=True)
     stream = ImageStream(items, clf.spec, batch_size=config.batch_size or 64, workers=args.workers,
                          pin_memory=str(clf.device).startswith("cuda"))
     rows: list[dict[str, Any]] = []
