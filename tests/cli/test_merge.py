@@ -15,7 +15,7 @@ from advinspect.cli import main
 from advinspect.core.data.demo import DEMO_MODEL
 from tests.cli.conftest import small_set_at
 
-ARGS = ["--attack", "pgd", "--eps", "0,0.1", "--steps", "2", "--no-sanity-checks", "--device", "cpu",
+ARGS = ["--attack", "fgsm", "--eps", "0,0.1", "--no-sanity-checks", "--device", "cpu",
         "--workers", "0", "--batch-size", "4"]
 
 
@@ -43,7 +43,7 @@ def test_streamed_evaluation_writes_rows_and_report(whole):
     assert [s["index"] for s in data["samples"]] == list(range(9)) and data["n"] == 9
     first = data["samples"][0]
     assert {"file", "label", "clean_pred", "clean_confidence", "adv"} <= set(first) and "logits" not in first
-    assert [e["eps"] for e in first["adv"]["pgd"]] == [0.0, 0.1]
+    assert [e["eps"] for e in first["adv"]["fgsm"]] == [0.0, 0.1]
     accuracy = sum(s["clean_correct"] for s in data["samples"]) / 9
     assert data["clean_accuracy"] == pytest.approx(accuracy)
     assert "Robust accuracy by budget" in (whole / "report.html").read_text(encoding="utf-8")

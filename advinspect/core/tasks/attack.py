@@ -231,8 +231,9 @@ def run_stream(clf: Any, stream: Any, config: Config, *, on_batch: Any = None, p
             result = take(result, np.arange(n))
             if on_batch is not None:
                 on_batch(batch, result)
-            parts.append(take(result, np.arange(n)))
-            parts[-1].x_adv = parts[-1].x_adv[:0]  # the images are written; keep the numbers
+            kept = take(result, np.arange(n))
+            kept.x_adv = np.zeros((0, *result.x_adv.shape[1:]), np.float32)  # written; a view would keep them
+            parts.append(kept)
             statuses += result_statuses(result)
             index.append(np.asarray(batch.index))
         elif on_batch is not None:
