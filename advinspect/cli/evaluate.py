@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from advinspect.cli import shards
 from advinspect.cli.common import (
     add_config_flags,
     add_model_flags,
@@ -39,77 +38,47 @@ from advinspect.cli.common import (
     warn,
 )
 from advinspect.cli.report import add_report_flags, check_report_target, write_report
+from advinspect.cli.shards import SHARDS
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.tasks import evaluate
-
-SHARDS = "shards"  # DIR/shards/: the per-rank row files
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     config = config_from_args(evaluate.Config, args, params=parse_param_pairs(args.param))
     evaluate.check_streamable(config)  # a typo fails before any work, in every rank
     if args.shards:
-        return launch_shards(args)
+        if args.report is not None:
+            raise AdvInspectError("--report builds image cards from the whole set in one process; "
+                                  "leave it out with --shards (DIR/report.html is written)")
+        return shards.launch(args)
     if args.report is not None:
         return evaluate_in_memory(args, config)
     return evaluate_streamed(args, config)
 
 
-def launch_shards(args: argparse.Namespace) -> int:
-    """`--shards K`: the same command under torchrun with K processes on this machine."""
-    from advinspect.core.shard import Rank, torchrun_command
-
-    if Rank.from_env().world > 1:
-        raise AdvInspectError("--shards launches torchrun itself; under torchrun, leave it out")
-    if args.report is not None:
-        raise AdvInspectError("--report builds image cards from the whole set in one process; "
-                              "leave it out with --shards (DIR/report.html is written)")
-    argv, skip = [], False
-    for a in args.argv:
-        if not skip and a != "--shards" and not a.startswith("--shards="):
-            argv.append(a)
-        skip = a == "--shards"
-    return subprocess.call(torchrun_command(int(args.shards), argv))
-
-
 def evaluate_streamed(args: argparse.Namespace, config: evaluate.Config) -> int:
     from advinspect.core.data import collect_images
     from advinspect.core.data.stream import ImageStream
-    from advinspect.core.jobs import NO_PROGRESS, Progress
     from advinspect.core.report.results import provenance
-    from advinspect.core.shard import (
-        Rank,
-        ShardFiles,
-        barrier,
-        close_group,
-        device_for,
-        fingerprint,
-        init_group,
-        merge_shards,
-        rows_done,
-    )
+    from advinspect.core.shard import ShardFiles, fingerprint, merge_shards
 
-    rank = Rank.from_env()
     out = Path(args.out)
     folder = out / SHARDS
+    rank = shards.start(args, out, ())
     if rank.leader:
         refuse_overwrite(out / "evaluation.json", args.force or args.resume)
         check_writable(out)
-        if args.force and not args.resume and folder.exists():
-            shutil.rmtree(folder)
-    args.device = device_for(rank, args.device or "auto")
     clf = load_model(args)
+    device = str(clf.device)
     items = collect_images(args.data, clf.spec)
     if not items:
         raise AdvInspectError(f"no images found in {', '.join(args.data)}")
     if any(item.label is None for item in items):
         raise AdvInspectError("evaluate needs labels: give a folder of class folders (e.g. digits/3/*.png)")
-    init_group(rank, str(clf.device))
-    if rank.world > 1:
-        barrier(str(clf.device))  # rank 0 has cleared the folder (--force) before anyone writes
+    shards.join(rank, device)
     started = time.perf_counter()
     stream = ImageStream(items, clf.spec, batch_size=config.batch_size or 64, workers=args.workers,
-                         pin_memory=str(clf.device).startswith("cuda"))
+                         pin_memory=device.startswith("cuda"))
     what = {"verb": "evaluate", "config": _config_dict(config), "files": [(i.name, i.label) for i in items],
             "model": getattr(clf, "sha256", None)}
     meta = {"verb": "evaluate", "fingerprint": fingerprint(what), "config": _config_dict(config),
@@ -121,29 +90,17 @@ def evaluate_streamed(args: argparse.Namespace, config: evaluate.Config) -> int:
     part = part.window(part.start + len(done), part.end)
     with cancel_on_sigint() as cancel:
         with progress_bar("evaluate") as bar:
-            progress = NO_PROGRESS
-            if rank.leader:
-                def update(event: Any) -> None:
-                    step = rows_done(folder, rank.world) if rank.world > 1 else event.step
-                    bar(step, len(items), event.message)
-                progress = Progress(update)
-            rows, cancelled = evaluate.stream_rows(clf, part, config, sink=files.append, done=done,
-                                                   progress=progress, cancel=cancel)
+            rows, cancelled = evaluate.stream_rows(clf, part, config, sink=files.append, done=done, cancel=cancel,
+                                                   progress=shards.leader_progress(rank, folder, len(items), bar))
             warnings = []
             if rank.leader and config.sanity_checks and not cancelled:
                 bar(len(items), len(items), "sanity checks")
                 warnings = evaluate.model_warnings(clf, stream, config, cancel=cancel)
-        if cancelled or cancel.cancelled:
-            files.close()
-        else:
-            files.finish({"warnings": warnings, "seconds": round(time.perf_counter() - started, 3),
-                          "device": str(clf.device), "rows": files.n_rows})
         for row in rows[len(done):]:
             if "error" in row:
                 warn(f"skipped {row['error']}")
-        if rank.world > 1:
-            barrier(str(clf.device))
-            close_group()
+        shards.end(rank, files, device, cancelled=cancelled or cancel.cancelled,
+                   notes={"warnings": warnings, "seconds": round(time.perf_counter() - started, 3), "device": device})
         if not rank.leader:
             return 130 if cancelled else 0
         result = write_outputs(out, merge_shards(folder, allow_incomplete=True))
@@ -237,15 +194,6 @@ def register(sub: Any) -> None:
     add_param_flag(parser, "other attack parameters")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--force", action="store_true", help="overwrite existing results in --out and the report")
-    add_scale_flags(parser)
+    shards.add_scale_flags(parser)
     add_report_flags(parser, with_dir=True)
     parser.set_defaults(func=cmd_evaluate)
-
-
-def add_scale_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=int, default=2, metavar="N",
-                        help="image-decoding processes per rank (0: decode in the main process; default 2)")
-    parser.add_argument("--shards", type=int, metavar="K",
-                        help="run K processes with torchrun on this machine (gloo on CPUs, one GPU each on CUDA)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run in --out: each shard goes on after its last row")

@@ -83,3 +83,19 @@ def test_one_two_and_three_shards_give_identical_rows(odd_set, tmp_path):
             for o, k in zip(outs, (1, 2, 3), strict=True)]
     assert rows[0] == rows[1] == rows[2] and rows[0].count(b"\n") == 9
     assert numbers(outs[0]) == numbers(outs[1]) == numbers(outs[2])
+
+
+@pytest.mark.slow  # a torchrun launch of two processes
+def test_a_sharded_attack_writes_the_same_results_as_one_process(odd_set, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    attack = ["attack", str(DEMO_MODEL), str(odd_set), "--attack", "pgd", "--eps", "0.1", "--steps", "3",
+              "--device", "cpu", "--workers", "0", "--batch-size", "4"]
+    for k in (1, 2):
+        subprocess.run([sys.executable, "-m", "advinspect", *attack, "--out", str(tmp_path / f"k{k}"),
+                        "--shards", str(k)], env=env, check=True, capture_output=True)
+    one, two = (json.loads((tmp_path / f"k{k}" / "results.json").read_text()) for k in (1, 2))
+    assert [s["index"] for s in two["samples"]] == list(range(9)) and one["samples"] == two["samples"]
+    ignore = ("seconds",)
+    assert {k: v for k, v in one["summary"].items() if k not in ignore} == \
+        {k: v for k, v in two["summary"].items() if k not in ignore}
+    assert len(list((tmp_path / "k2" / "adversarial").rglob("*.png"))) == 9

@@ -245,3 +245,37 @@ def run_stream(clf: Any, stream: Any, config: Config, *, on_batch: Any = None, p
     combined = concatenate(parts, parts[0])
     combined.cancelled = cancelled or combined.cancelled
     return Streamed(combined, statuses, np.concatenate(index), list(combined.warnings))
+
+
+def result_from_rows(rows: list[dict[str, Any]], spec: Any, *, attack: str, params: dict[str, Any], seed: int,
+                     warnings: list[str], seconds: float, device: str, cancelled: bool) -> Streamed:
+    """A streamed attack rebuilt from its results.json sample rows (merged from shards): the
+    summary of a sharded run is computed once, from the rows, never averaged per rank."""
+    from advinspect.core.attacks.base import AttackResult
+
+    def index(name: Any) -> int:
+        return -1 if name is None else spec.label_index(str(name))
+
+    def floats(key: str) -> np.ndarray:
+        return np.array([np.nan if r[key] is None else r[key] for r in rows], dtype=np.float64)
+
+    known = bool(rows) and all(r["label"] is not None for r in rows)
+    clean_pred = np.array([index(r["clean_pred"]) for r in rows], dtype=np.int64)
+    targeted = bool(rows) and rows[0].get("target") is not None
+    shape = tuple(spec.input_shape or (0,))
+    result = AttackResult(
+        attack=attack, params=params, x_adv=np.zeros((0, *shape), np.float32),
+        labels=np.array([index(r["label"]) for r in rows], dtype=np.int64) if known else clean_pred.copy(),
+        labels_known=known, target=np.array([index(r["target"]) for r in rows], np.int64) if targeted else None,
+        clean_pred=clean_pred, clean_confidence=floats("clean_confidence"),
+        adv_pred=np.array([index(r["adv_pred"]) for r in rows], dtype=np.int64),
+        adv_confidence=floats("adv_confidence"), success=np.array([r["success"] for r in rows], dtype=bool),
+        success_after_quantization=np.array([r["success_after_quantization"] for r in rows], dtype=bool),
+        linf=floats("linf"), l2=floats("l2"), l0=np.array([r["l0"] for r in rows], dtype=np.int64),
+        iterations=np.array([r["iterations"] or 0 for r in rows], dtype=np.int64),
+        queries=np.array([r["queries"] or 0 for r in rows], dtype=np.int64), seconds=seconds, device=device,
+        seed=seed, cancelled=cancelled, completed=np.ones(len(rows), dtype=bool),
+        nonfinite_clean=np.array([r["clean_confidence"] is None for r in rows], dtype=bool),
+        nonfinite_adv=np.array([r["adv_confidence"] is None for r in rows], dtype=bool), warnings=list(warnings))
+    return Streamed(result, [r["status"] for r in rows], np.array([r["index"] for r in rows], np.int64),
+                    list(warnings))
