@@ -38,7 +38,7 @@ def data(clf):
 
 
 # pgd's random start exercises the per-sample seeds; its eps=0 point the exact comparison
-CONFIG = make_config(evaluate.Config, {"attacks": "pgd,fgsm", "eps": "0,0.1", "steps": "2",
+CONFIG = make_config(evaluate.Config, {"attacks": "pgd", "eps": "0,0.1", "steps": "2",
                                        "sanity_checks": False})
 
 
@@ -81,7 +81,7 @@ def test_streamed_numbers_match_the_in_memory_evaluation(clf, data, reference):
     assert reference.data["calibration"]["ece"] == pytest.approx(whole.data["calibration"]["ece"], abs=1e-6)
 
 
-@pytest.mark.parametrize("world", [1, 2, 3])
+@pytest.mark.parametrize("world", [2, 3])  # 1: the reference itself (tests/cli/test_merge.py runs 1, 2, 3 with torchrun)
 def test_shards_merge_to_the_same_rows_and_summary(clf, data, reference, tmp_path, world):
     meta = {"fingerprint": "run", "n_total": N}
     for rank in range(world):
@@ -136,7 +136,7 @@ def test_a_stopped_shard_resumes_after_its_last_row(clf, data, reference, tmp_pa
 
 
 def test_the_stream_never_holds_more_than_a_batch_or_two(clf):
-    """A stream of 40 batches whose images are tracked: if the evaluation kept images (or
+    """A stream of 12 batches whose images are tracked: if the evaluation kept images (or
     concatenated the set), many would be alive at once."""
     alive, peak = [0], [0]
 
@@ -145,10 +145,10 @@ def test_the_stream_never_holds_more_than_a_batch_or_two(clf):
 
     class Tracked:
         def __len__(self) -> int:
-            return 40 * 4
+            return 12 * 4
 
         def __iter__(self):
-            for k in range(40):
+            for k in range(12):
                 x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(k))
                 alive[0] += 1
                 peak[0] = max(peak[0], alive[0])
@@ -159,5 +159,5 @@ def test_the_stream_never_holds_more_than_a_batch_or_two(clf):
     config = make_config(evaluate.Config, {"attacks": "fgsm", "eps": "0.1", "sanity_checks": False})
     written = []
     rows, _ = evaluate.stream_rows(clf, Tracked(), config, sink=written.append)
-    assert len(rows) == 160 and sum(map(len, written)) == 160
+    assert len(rows) == 48 and sum(map(len, written)) == 48
     assert peak[0] <= 2
