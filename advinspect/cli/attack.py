@@ -4,7 +4,6 @@ DIR/results.json and DIR/adversarial/*.png (and a report with --report DIR)."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from advinspect.cli.common import (
 from advinspect.cli.report import add_report_flags, check_report_target, write_report
 from advinspect.cli.shards import SHARDS
 from advinspect.core.errors import AdvInspectError
-from advinspect.core.tasks import attack
+from advinspect.core.tasks import attack, merge
 from advinspect.core.tasks.saliency import METHODS
 
 
@@ -132,7 +131,7 @@ def attack_streamed(args: argparse.Namespace, config: attack.Config, out: Path) 
         if not rank.leader:
             return 130 if cancelled else 0
         merged = merge_shards(folder, allow_incomplete=True)
-    outcome, results = attack_outputs(out, merged, clf.spec)
+    outcome, results = attack_outputs(out, merged)
     print_summary(outcome)
     print(f"wrote {out / 'results.json'}, {out / 'report.html'} and {out / 'adversarial'}")
     if args.report is not None and results["samples"]:
@@ -141,26 +140,17 @@ def attack_streamed(args: argparse.Namespace, config: attack.Config, out: Path) 
     return exit_code(outcome) or (1 if results["summary"].get("n_nonfinite") else 0)
 
 
-def attack_outputs(out: Path, merged: Any, spec: Any) -> tuple[Any, dict[str, Any]]:
-    """results.json and report.html from merged shard rows; the summary is computed once from
+def attack_outputs(out: Path, merged: Any) -> tuple[Any, dict[str, Any]]:
+    """results.json and report.html from the merged rows; the summary is computed once from
     the rows (never averaged per rank)."""
-    from advinspect.core.report.results import now_iso, write_json
+    from advinspect.core.report.results import write_json
     from advinspect.core.report.sections import write_sections_report
 
-    settings, notes = merged.meta["config"], merged.notes
-    warnings = list(dict.fromkeys(w for note in notes for w in note.get("warnings", [])))
-    params = dataclasses.asdict(attack.build_attack(attack.Config(
-        attack=settings["attack"], params=settings["params"])).params)
-    outcome = attack.result_from_rows(
-        [r for r in merged.rows], spec, attack=settings["attack"], params=params, seed=settings["seed"],
-        warnings=warnings, seconds=max((n.get("seconds", 0.0) for n in notes), default=0.0),
-        device=merged.meta["provenance"].get("device", "cpu"), cancelled=not merged.complete)
-    summary = outcome.attack.summary()
-    results = {"kind": "attack", "created": now_iso(), "summary": summary, "provenance": merged.meta["provenance"],
-               "trace": [], "samples": merged.rows}
+    result = merge.Result("attack", merge.attack_outcome(merged), merged)
+    results = result.to_dict()
     write_json(out / "results.json", results)
-    write_sections_report("advinspect attack", [outcome.report_section()], out / "report.html")
-    return outcome, results
+    write_sections_report("advinspect attack", [result.report_section()], out / "report.html")
+    return result, results
 
 
 def attack_in_memory(args: argparse.Namespace, config: attack.Config, out: Path) -> int:

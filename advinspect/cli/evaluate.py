@@ -40,7 +40,7 @@ from advinspect.cli.common import (
 from advinspect.cli.report import add_report_flags, check_report_target, write_report
 from advinspect.cli.shards import SHARDS
 from advinspect.core.errors import AdvInspectError
-from advinspect.core.tasks import evaluate
+from advinspect.core.tasks import evaluate, merge
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -113,28 +113,16 @@ def _config_dict(config: evaluate.Config) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
 
 
-def config_from_meta(meta: dict[str, Any]) -> evaluate.Config:
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()}
-    return evaluate.Config(**values)
-
-
-def write_outputs(out: Path, merged: Any) -> evaluate.Streamed:
-    """evaluation.json, the PNG plots and report.html from merged shard rows (computed once)."""
-    from advinspect.core.models.spec import ModelSpec
+def write_outputs(out: Path, merged: Any) -> Any:
+    """evaluation.json, the PNG plots and report.html from the merged rows (computed once)."""
     from advinspect.core.report.plots import write_evaluation_plots
     from advinspect.core.report.results import write_json
     from advinspect.core.report.sections import write_sections_report
 
-    config = config_from_meta(merged.meta)
-    warnings = [w for note in merged.notes for w in note.get("warnings", [])]
-    data = evaluate.aggregate(merged.rows, config, ModelSpec.from_dict(merged.meta["spec"]), warnings=warnings,
-                              cancelled=not merged.complete)
-    data["provenance"] = merged.meta.get("provenance", {})
-    data["shards"] = len(merged.notes)
-    result = evaluate.Streamed(data, merged.rows, config)
+    result = merge.evaluation(merged)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "evaluation.json", data)
-    write_evaluation_plots(data, out)
+    write_json(out / "evaluation.json", result.data)
+    write_evaluation_plots(result.data, out)
     write_sections_report("advinspect evaluate", [result.report_section()], out / "report.html")
     return result
 
