@@ -34,7 +34,7 @@ from advinspect.core.report.errors import ReportError
 STAGE_PREFIX = ".advinspect-stage-"
 OLD_PREFIX = ".advinspect-old-"
 RUN_NAMES = frozenset({"results.json", "samples.csv", "report.html", "report.pdf", "adversarial", "saliency",
-                       "images", "plots", "samples.jsonl"})
+                       "images", "plots"})
 """Entries that belong to one run's results or report: replaced whole, never carried over."""
 OTHER_NAMES = frozenset({"evaluation.json", "robustness.png", "reliability.png", "histograms.png", "confusion.png",
                          "certification.json", "detection.json", "comparison.json", "shards"})
