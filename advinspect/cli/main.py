@@ -19,8 +19,8 @@ EXIT_BAD_INPUT = 1
 EXIT_INTERNAL = 3
 EXIT_CANCELLED = 130
 
-COMMAND_MODULES = ("open", "predict", "attack", "evaluate", "saliency", "report", "defend", "certify", "detect",
-                   "compare", "train", "synthesize", "train_generator", "membership", "extract", "invert",
+COMMAND_MODULES = ("open", "predict", "attack", "evaluate", "merge", "saliency", "report", "defend", "certify",
+                   "detect", "compare", "train", "synthesize", "train_generator", "membership", "extract", "invert",
                    "poison", "sanitize", "scan", "gui", "doctor")
 
 

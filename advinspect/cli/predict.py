@@ -12,30 +12,43 @@ from advinspect.cli.common import (
     cancel_on_sigint,
     config_from_args,
     exit_code,
-    load_images,
     load_model,
     print_summary,
     progress_bar,
+    warn,
 )
+from advinspect.core.errors import AdvInspectError
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from advinspect.core.data import collect_images
+    from advinspect.core.data.stream import ImageStream
     from advinspect.core.report.results import write_json
     from advinspect.core.tasks import predict
 
     config = config_from_args(predict.Config, args)
     clf = load_model(args)
-    images = load_images(clf, args.images)
-    with cancel_on_sigint() as cancel, progress_bar("predict") as progress:
-        result = predict.run(predict.Inputs(clf, images), config, progress=progress, cancel=cancel)
-    rows = result.rows
-    k = len(rows[0]["top_k"]) if rows else config.top_k
-    width = min(40, max((len(r["file"]) for r in rows), default=4))
+    items = collect_images(args.images, clf.spec)
+    if not items:
+        raise AdvInspectError(f"no images found in {', '.join(args.images)}")
+    stream = ImageStream(items, clf.spec, batch_size=config.batch_size, workers=args.workers,
+                         pin_memory=str(clf.device).startswith("cuda"))
+    k = max(1, min(config.top_k, clf.num_classes))
+    width = min(40, max(len(i.name) for i in items))
     print(f"{'file':<{width}}  {'label':>8}  {'predicted':>10}  top-{k}")
-    for r in rows:
-        tops = "  ".join(f"{t['name']}:{t['probability']:.3f}" for t in r["top_k"])
-        mark = "" if r["label"] in (None, r["pred_name"]) else "  ✗"
-        print(f"{r['file'][-width:]:<{width}}  {r['label'] or '-':>8}  {r['pred_name']:>10}  {tops}{mark}")
+
+    def show(rows: list[dict[str, Any]]) -> None:  # printed as each batch is classified
+        for r in rows:
+            tops = "  ".join(f"{t['name']}:{t['probability']:.3f}" for t in r["top_k"])
+            mark = "" if r["label"] in (None, r["pred_name"]) else "  ✗"
+            print(f"{r['file'][-width:]:<{width}}  {r['label'] or '-':>8}  {r['pred_name']:>10}  {tops}{mark}")
+
+    with cancel_on_sigint() as cancel, progress_bar("predict") as progress:
+        result = predict.run_stream(clf, stream, config, on_rows=show, progress=progress, cancel=cancel)
+    for message in result.errors:
+        warn(f"skipped {message}")
+    if not result.rows and not result.cancelled:
+        raise AdvInspectError("none of the images could be loaded")
     print_summary(result)
     if args.json:
         write_json(args.json, result.to_dict())
@@ -49,4 +62,6 @@ def register(sub: Any) -> None:
     parser.add_argument("images", nargs="+", help="image files or folders")
     add_config_flags(parser, __import__("advinspect.core.tasks.predict", fromlist=["Config"]).Config)
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the predictions as JSON")
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="image-decoding processes (0: decode in the main process; default 2)")
     parser.set_defaults(func=cmd_predict)

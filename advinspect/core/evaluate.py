@@ -78,6 +78,58 @@ def _reference_eps(eps: list[float]) -> float:
     return nonzero[(len(nonzero) - 1) // 2]
 
 
+def assemble(labels: np.ndarray, logits: torch.Tensor, curves: list[dict[str, Any]], config: EvaluationConfig,
+             k: int, spec: Any, *, reference: dict[str, Any] | None = None, adv_pred: np.ndarray | None = None,
+             adv_confidence: np.ndarray | None = None, adv_logits: torch.Tensor | None = None) -> dict[str, Any]:
+    """The evaluation's numbers from per-sample values: clean logits (N, K) with the labels, the
+    curves, and the reference attack's adversarial predictions. The in-memory evaluation and
+    the streamed one (from rows) both build their JSON here, so they agree."""
+    logits = torch.as_tensor(logits, dtype=torch.float64)
+    probs = logits.softmax(1)
+    clean_conf_t, clean_pred_t = probs.max(1)
+    clean_pred, clean_conf = clean_pred_t.numpy(), clean_conf_t.numpy()
+    clean_correct = clean_pred == labels
+    fit, held = split_indices(len(labels), config.calibration_split, config.seed)
+    temperature = fit_temperature(logits[fit], labels[fit]) if len(fit) else 1.0
+    calib = calibration(logits, labels, config.n_bins)
+    data: dict[str, Any] = {
+        "n": len(labels),
+        "clean_accuracy": float(clean_correct.mean()) if len(labels) else 0.0,
+        "curves": list(curves),
+        "calibration": {
+            **calib.to_dict(),
+            "temperature": temperature,
+            "ece_after_temperature": calibration(logits[held], labels[held], config.n_bins, temperature).ece,
+            "held_out_before": calibration(logits[held], labels[held], config.n_bins).to_dict(),
+            "held_out_after": calibration(logits[held], labels[held], config.n_bins, temperature).to_dict(),
+            "split": {"fit": len(fit), "held_out": len(held), "seed": config.seed},
+        },
+        "per_class": [],
+        "confusion": {"clean": confusion_matrix(labels, clean_pred, k)},
+        "histograms": {
+            "bins": np.linspace(0, 1, HISTOGRAM_BINS + 1).tolist(),
+            "clean": confidence_histogram(clean_conf),
+            "correct": confidence_histogram(clean_conf[clean_correct]),
+            "wrong": confidence_histogram(clean_conf[~clean_correct]),
+        },
+        "labels": list(spec.labels or []),
+        "warnings": [],
+    }
+    if reference is not None and adv_pred is not None and adv_confidence is not None and adv_logits is not None:
+        data["reference_attack"] = reference
+        data["confusion"]["adversarial"] = confusion_matrix(labels, adv_pred, k)
+        data["histograms"]["adversarial"] = confidence_histogram(adv_confidence)
+        data["calibration"]["adversarial"] = calibration(adv_logits, labels, config.n_bins).to_dict()
+    for c in range(k):
+        mask = labels == c
+        if mask.any():
+            row = {"class": spec.label_name(c), "n": int(mask.sum()), "clean_accuracy": float(clean_correct[mask].mean())}
+            if adv_pred is not None:
+                row["adversarial_accuracy"] = float((adv_pred[mask] == c).mean())
+            data["per_class"].append(row)
+    return data
+
+
 def evaluate(clf: Classifier, x: torch.Tensor, y: torch.Tensor, config: EvaluationConfig = EvaluationConfig(), *,
              progress: Progress = NO_PROGRESS, cancel: CancelToken = NEVER) -> Evaluation:
     if not len(x):
@@ -111,47 +163,14 @@ def evaluate(clf: Classifier, x: torch.Tensor, y: torch.Tensor, config: Evaluati
         if reference is None and results:
             reference = results[_reference_eps(list(results))]
 
-    fit, held = split_indices(len(x), config.calibration_split, config.seed)
-    temperature = fit_temperature(logits[fit], labels[fit]) if len(fit) else 1.0
-    calib = calibration(logits, labels, config.n_bins)
-    data: dict[str, Any] = {
-        "n": len(x),
-        "clean_accuracy": clean_accuracy,
-        "curves": [c.to_dict() for c in curves],
-        "calibration": {
-            **calib.to_dict(),
-            "temperature": temperature,
-            "ece_after_temperature": calibration(logits[held], labels[held], config.n_bins, temperature).ece,
-            "held_out_before": calibration(logits[held], labels[held], config.n_bins).to_dict(),
-            "held_out_after": calibration(logits[held], labels[held], config.n_bins, temperature).to_dict(),
-            "split": {"fit": len(fit), "held_out": len(held), "seed": config.seed},
-        },
-        "per_class": [],
-        "confusion": {"clean": confusion_matrix(labels, clean_pred, k)},
-        "histograms": {
-            "bins": np.linspace(0, 1, HISTOGRAM_BINS + 1).tolist(),
-            "clean": confidence_histogram(clean_conf),
-            "correct": confidence_histogram(clean_conf[clean_correct]),
-            "wrong": confidence_histogram(clean_conf[~clean_correct]),
-        },
-        "labels": list(clf.spec.labels or []),
-        "warnings": [],
-    }
-    adv_pred = adv_conf = x_adv = None
+    adv_pred = adv_conf = x_adv = adv_logits = None
+    reference_info = None
     if reference is not None:
         adv_pred, adv_conf, x_adv = reference.adv_pred, reference.adv_confidence, reference.x_adv
         adv_logits = clf.logits_batched(torch.as_tensor(x_adv)).double().cpu()
-        data["reference_attack"] = {"attack": reference.attack, "eps": reference.params.get("eps")}
-        data["confusion"]["adversarial"] = confusion_matrix(labels, adv_pred, k)
-        data["histograms"]["adversarial"] = confidence_histogram(adv_conf)
-        data["calibration"]["adversarial"] = calibration(adv_logits, labels, config.n_bins).to_dict()
-    for c in range(k):
-        mask = labels == c
-        if mask.any():
-            row = {"class": clf.spec.label_name(c), "n": int(mask.sum()), "clean_accuracy": float(clean_correct[mask].mean())}
-            if adv_pred is not None:
-                row["adversarial_accuracy"] = float((adv_pred[mask] == c).mean())
-            data["per_class"].append(row)
+        reference_info = {"attack": reference.attack, "eps": reference.params.get("eps")}
+    data = assemble(labels, logits, [c.to_dict() for c in curves], config, k, clf.spec,
+                    reference=reference_info, adv_pred=adv_pred, adv_confidence=adv_conf, adv_logits=adv_logits)
     if config.sanity_checks and not cancel.cancelled:
         progress(1, 1, "sanity checks")
         data["warnings"] = sanity_warnings(clf, x, y, clean_accuracy, curves, seed=config.seed, cancel=cancel,

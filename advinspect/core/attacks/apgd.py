@@ -138,6 +138,11 @@ class SubsetContext:
     def __getattr__(self, name: str) -> Any:  # generator, seed, cancelled, ...
         return getattr(self._parent, name)
 
+    @property
+    def samples(self) -> Any:
+        """The parent's per-sample random streams, seen through this subset's rows."""
+        return self._parent.samples.subset(self._ids)
+
     def step(self, step: int, total: int | None = None, *, x_best: Any = None,
              success: torch.Tensor | None = None, **trace: float) -> bool:
         if trace:
@@ -202,7 +207,7 @@ def apgd(clf: Classifier, x: torch.Tensor, y: torch.Tensor, ctx: AttackContext, 
     idx = torch.arange(n, device=dev)
     x0, yy = x, y
     lt, gt = loss_target, goal_target
-    x_cur = project(x + random_start(x, eps, norm, ctx.generator), x, eps, lo, hi)
+    x_cur = project(x + random_start(x, eps, norm, ctx.samples), x, eps, lo, hi)
     logits, f_cur, g_cur = _forward(clf, x_cur, yy, lt, loss)
     x_prev = x_cur
     x_max, f_max, g_max = x_cur, f_cur, g_cur

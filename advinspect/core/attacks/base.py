@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from advinspect.core.attacks.ops import l2_normalize, project_l2, project_linf
+from advinspect.core.attacks.seeding import SampleRandom
 from advinspect.core.errors import AdvInspectError, GradientsUnavailableError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.models.base import Classifier
@@ -160,6 +161,9 @@ class AttackContext:
         self.n_total = n_total
         self.batch_offset = 0  # samples done in earlier batches
         self.batch_size = 0
+        # per-sample streams seeded from (seed, global sample index): what random starts draw
+        # from, so a sample's numbers do not depend on the batch size or the number of shards
+        self.samples = SampleRandom(seed, np.zeros(0, np.int64), device)
         self._trace: dict[int, dict[str, list[float]]] = {}
         self._last_report = 0.0
 
@@ -271,9 +275,12 @@ class Attack:
 
     def run(self, clf: Classifier, x: torch.Tensor, y: torch.Tensor | None = None, *,
             target: torch.Tensor | None = None, progress: Progress = NO_PROGRESS,
-            cancel: CancelToken = NEVER, seed: int = 0, batch_size: int | None = None) -> AttackResult:
+            cancel: CancelToken = NEVER, seed: int = 0, batch_size: int | None = None,
+            index: np.ndarray | None = None) -> AttackResult:
         """Attack every sample of `x` (N, C, H, W). `y` holds true labels (-1 or None: unknown,
-        then success means the prediction changed). A cancelled run returns what it has."""
+        then success means the prediction changed). `index` holds each sample's global index
+        (default 0..N-1): with the seed it seeds the sample's randomness. A cancelled run
+        returns what it has."""
         started = time.perf_counter()
         self.check_applicable(clf, target is not None)
         n = len(x)
@@ -290,6 +297,9 @@ class Attack:
         elif self.always_targeted:
             target = clean_logits.nan_to_num(nan=float("inf")).argmin(1)
         batch_size = batch_size or self.default_batch_size
+        index = np.arange(n, dtype=np.int64) if index is None else np.asarray(index, dtype=np.int64)
+        if len(index) != n:
+            raise AdvInspectError(f"{len(index)} sample indices for {n} images")
         ctx = AttackContext(progress, cancel, seed, clf.device, self.total_steps(), n)
         x_adv = x.clone()
         iterations = torch.zeros(n, dtype=torch.long)
@@ -301,6 +311,7 @@ class Attack:
         while start < n and not cancel.cancelled:
             stop = min(n, start + batch_size)
             ctx.batch_offset, ctx.batch_size = start, stop - start
+            ctx.samples = SampleRandom(seed, index[start:stop], clf.device)
             xb = x[start:stop].to(clf.device)
             yb = labels[start:stop].to(clf.device)
             tb = target[start:stop].to(clf.device) if target is not None else None

@@ -21,6 +21,7 @@ import torch
 from advinspect.core.attacks.apgd import SubsetContext, top_other_classes
 from advinspect.core.attacks.base import Attack, AttackContext, BatchOutput, margin_success, param
 from advinspect.core.attacks.registry import register
+from advinspect.core.attacks.seeding import SampleRandom
 from advinspect.core.models.base import Classifier
 
 _TINY = 1e-12
@@ -103,13 +104,13 @@ def _target_gradient(clf: Classifier, x: torch.Tensor, y: torch.Tensor, s: torch
 
 
 def _random_start(x: torch.Tensor, radius: torch.Tensor, norm: str, lo: float, hi: float,
-                  generator: torch.Generator) -> torch.Tensor:
+                  samples: SampleRandom) -> torch.Tensor:
     shape = (-1, *([1] * (x.ndim - 1)))
     if norm == "linf":
-        t = torch.rand(x.shape, generator=generator, device=x.device) * 2 - 1
+        t = samples.rand(x.shape) * 2 - 1
         t = t / t.flatten(1).abs().amax(1).clamp_min(_TINY).view(shape)
     else:
-        t = torch.randn(x.shape, generator=generator, device=x.device)
+        t = samples.randn(x.shape)
         t = t / t.flatten(1).norm(dim=1).clamp_min(_TINY).view(shape)
     return (x + t * radius.view(shape)).clamp(lo, hi)
 
@@ -197,7 +198,7 @@ def fab_attack(clf: Classifier, x: torch.Tensor, y: torch.Tensor, target: torch.
                     if p.eps is not None:
                         radius = radius.clamp(max=p.eps)
                     radius = torch.where(torch.isfinite(radius), radius, torch.full_like(radius, 0.1 * (hi - lo)))
-                    start = _random_start(xs, radius / 2, p.norm, lo, hi, ctx.generator)
+                    start = _random_start(xs, radius / 2, p.norm, lo, hi, ctx.samples.subset(ids))
                 sub = FABState(state.x_best[ids].clone(), state.norm_best[ids].clone())
                 sub_ctx = SubsetContext(ctx, ids, state.x_best, state.found)
                 fab_targeted(clf, xs, y[ids], targets[ids, j], None if target is None else target[ids],

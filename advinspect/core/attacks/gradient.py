@@ -80,7 +80,7 @@ def iterative_attack(
     x0, yy, tt = x, y, target
     xa = x.clone()
     if random_start and eps > 0:
-        xa = project(x + ops.random_start(x, eps, norm, ctx.generator), x, eps, lo, hi)
+        xa = project(x + ops.random_start(x, eps, norm, ctx.samples), x, eps, lo, hi)
 
     for step in range(1, steps + 1):
         xa.requires_grad_(True)

@@ -5,8 +5,11 @@ so an Linf ball means the same thing everywhere."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
+
+from advinspect.core.attacks.seeding import SampleRandom
 
 
 def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -34,13 +37,25 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str, lo: flo
     return (project_linf if norm == "linf" else project_l2)(x_adv, x, eps, lo, hi)
 
 
-def random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator) -> torch.Tensor:
+def random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator | SampleRandom,
+                 rows: torch.Tensor | None = None) -> torch.Tensor:
     """A random offset inside the eps ball (uniform per coordinate for Linf, a random direction
-    and radius for L2), drawn only from the run's seeded generator."""
+    and radius for L2), drawn only from the run's seeded randomness: a `SampleRandom` (the
+    engine's `ctx.samples`, per-sample streams; `rows` names the batch rows of a subset) or a
+    plain generator (numbers then depend on the batch layout)."""
+    if isinstance(generator, SampleRandom):
+        rand = partial(generator.rand, rows=rows)
+        randn = partial(generator.randn, rows=rows)
+    else:
+        def rand(shape: tuple[int, ...]) -> torch.Tensor:
+            return torch.rand(shape, generator=generator, device=x.device)
+
+        def randn(shape: tuple[int, ...]) -> torch.Tensor:
+            return torch.randn(shape, generator=generator, device=x.device)
     if norm == "linf":
-        return (torch.rand(x.shape, generator=generator, device=x.device) * 2 - 1) * eps
-    direction = l2_normalize(torch.randn(x.shape, generator=generator, device=x.device))
-    radius = torch.rand(len(x), generator=generator, device=x.device)
+        return (rand(x.shape) * 2 - 1) * eps
+    direction = l2_normalize(randn(x.shape))
+    radius = rand((len(x),))
     return direction * _view(radius, x) * eps
 
 

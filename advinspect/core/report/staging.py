@@ -37,7 +37,7 @@ RUN_NAMES = frozenset({"results.json", "samples.csv", "report.html", "report.pdf
                        "images", "plots"})
 """Entries that belong to one run's results or report: replaced whole, never carried over."""
 OTHER_NAMES = frozenset({"evaluation.json", "robustness.png", "reliability.png", "histograms.png", "confusion.png",
-                         "certification.json", "detection.json", "comparison.json"})
+                         "certification.json", "detection.json", "comparison.json", "shards"})
 """Entries other commands write into the same folder: carried into the new folder."""
 SYSTEM_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".directory"})
 """Files file managers drop into any folder they show: carried over, never a reason to refuse."""

@@ -84,14 +84,63 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
         parts.append(clf.logits_batched(x[start:start + config.batch_size]).float().softmax(1).cpu().numpy())
         progress(min(len(x), start + config.batch_size), len(x), "predicting")
     probs = np.concatenate(parts) if parts else np.zeros((0, clf.num_classes), np.float32)
-    spec, k = clf.spec, max(1, min(config.top_k, clf.num_classes))
+    rows = prediction_rows(clf, probs, images.labels, images.names, images.index, config.top_k)
+    return Result(images, probs, rows, str(clf.device), time.perf_counter() - started,
+                  cancelled=len(probs) < len(x), errors=list(images.errors))
+
+
+def prediction_rows(clf: Any, probs: np.ndarray, labels: np.ndarray, names: list[str], index: np.ndarray,
+                    top_k: int) -> list[dict[str, Any]]:
+    """One row per image: global index, file, label name, prediction and the top-k classes."""
+    spec, k = clf.spec, max(1, min(top_k, clf.num_classes))
     rows = []
     for i in range(len(probs)):
         order = np.argsort(-probs[i], kind="stable")[:k]
         top = [{"index": int(j), "name": spec.label_name(int(j)), "probability": round(float(probs[i, j]), 6)}
                for j in order]
-        label = None if images.labels[i] < 0 else spec.label_name(int(images.labels[i]))
-        rows.append({"index": int(images.index[i]), "file": images.names[i], "label": label,
+        label = None if labels[i] < 0 else spec.label_name(int(labels[i]))
+        rows.append({"index": int(index[i]), "file": names[i], "label": label,
                      "pred": top[0]["index"], "pred_name": top[0]["name"], "top_k": top})
-    return Result(images, probs, rows, str(clf.device), time.perf_counter() - started,
-                  cancelled=len(probs) < len(x), errors=list(images.errors))
+    return rows
+
+
+@dataclass
+class Streamed:
+    """A streamed prediction: the rows (numbers, no images or probability matrix), with the same
+    summary as the in-memory Result."""
+
+    rows: list[dict[str, Any]]
+    device: str
+    seconds: float
+    n_nonfinite: int = 0
+    cancelled: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    summary = Result.summary
+    summary_text = Result.summary_text
+    to_dict = Result.to_dict
+
+
+def run_stream(clf: Any, stream: Any, config: Config, *, on_rows: Any = None, progress: Progress = NO_PROGRESS,
+               cancel: CancelToken = NEVER) -> Streamed:
+    """Classify a stream (core.data ImageStream / ArrayStream) batch by batch; `on_rows(rows)`
+    gets each batch's rows as they are made (printed by the CLI). Memory holds one batch."""
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    errors: list[str] = []
+    nonfinite, done, cancelled = 0, 0, False
+    for batch in stream:
+        if cancel.cancelled:
+            cancelled = True
+            break
+        errors += [message for _, _, message in batch.errors]
+        if len(batch):
+            probs = clf.logits_batched(batch.x.float()).float().softmax(1).cpu().numpy()
+            nonfinite += int((~np.isfinite(probs).all(1)).sum())
+            new = prediction_rows(clf, probs, batch.labels, batch.names, batch.index, config.top_k)
+            if on_rows is not None:
+                on_rows(new)
+            rows += new
+        done += len(batch) + len(batch.errors)
+        progress(done, len(stream), "predicting")
+    return Streamed(rows, str(clf.device), time.perf_counter() - started, nonfinite, cancelled, errors)
