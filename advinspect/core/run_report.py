@@ -81,14 +81,14 @@ def run_section(run: Run, *, names: Sequence[str] = (), x: np.ndarray | None = N
     lines += list(run.summary)
     section = Section(f"{run.name}", lines, command=reproduce_command(run, sources))
     own = getattr(run.result, "report_section", None)
-    if callable(own):
+    if run.verb == "evaluate":  # the full plots (curves, calibration, histograms, confusion)
+        section.figures += evaluation_figures(run.data)
+    elif run.verb == "attack":  # per-image rows and the image grid from the session's pixels
+        _attack_parts(section, run, names, x, value_range)
+    elif callable(own):
         described = own()
         section.tables += described.tables
         section.figures += described.figures
-    elif run.verb == "evaluate":
-        section.figures += evaluation_figures(run.data)
-    elif run.verb == "attack":
-        _attack_parts(section, run, names, x, value_range)
     index = run.arrays.get("index")
     if index is not None and len(names):
         files = [names[int(i)] for i in index if 0 <= int(i) < len(names)]
