@@ -247,3 +247,21 @@ def check_writable(folder: Path) -> None:
         os.unlink(name)
     except OSError as exc:
         raise AdvInspectError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+
+
+def write_result(args: argparse.Namespace, clf: Any, result: Any, json_path: Path, title: str,
+                 extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """A verb's outputs, written the same way by every command: `json_path` (the Result's
+    `to_dict()`, `extra`, and provenance with the command line) and `report.html` beside it
+    (the Result's report section, with the command that reproduces it)."""
+    from advinspect.core.report.jsonio import write_json
+    from advinspect.core.report.results import provenance
+    from advinspect.core.report.sections import write_sections_report
+
+    command = command_line(args)
+    data = {**result.to_dict(), **(extra or {}), "provenance": {**provenance(clf), "command": command}}
+    path = write_json(json_path, data)
+    section = result.report_section()
+    section.command = command
+    report = write_sections_report(title, [section], json_path.parent / "report.html")
+    return path, report

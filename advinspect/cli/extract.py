@@ -12,7 +12,6 @@ from advinspect.cli.common import (
     add_model_flags,
     cancel_on_sigint,
     check_writable,
-    command_line,
     config_from_args,
     exit_code,
     load_images,
@@ -20,14 +19,13 @@ from advinspect.cli.common import (
     print_summary,
     progress_bar,
     refuse_overwrite,
+    write_result,
 )
 from advinspect.core.tasks import extract
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from advinspect.core.defenses.training import save_defended_model
-    from advinspect.core.report.results import provenance, write_json
-    from advinspect.core.report.sections import write_sections_report
 
     config = config_from_args(extract.Config, args)
     out = Path(args.out)
@@ -39,12 +37,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     with cancel_on_sigint() as cancel:
         with progress_bar("extract") as progress:
             result = extract.run(extract.Inputs(victim, pool, test), config, progress=progress, cancel=cancel)
-        command = command_line(args)
-        data = {**result.to_dict(), "provenance": {**provenance(victim), "command": command}}
-        path = write_json(out / "extraction.json", data)
-        section = result.report_section()
-        section.command = command
-        report = write_sections_report("Model extraction", [section], out / "report.html")
+        path, report = write_result(args, victim, result, out / "extraction.json", "Model extraction")
         thief = save_defended_model(result.thief_training, out / "thief.pt") if result.thief_training else None
     print_summary(result)
     print(f"wrote {path}")

@@ -12,13 +12,13 @@ from advinspect.cli.common import (
     add_model_flags,
     cancel_on_sigint,
     check_writable,
-    command_line,
     config_from_args,
     exit_code,
     load_model,
     print_summary,
     progress_bar,
     refuse_overwrite,
+    write_result,
 )
 from advinspect.core.tasks import invert
 
@@ -26,8 +26,6 @@ from advinspect.core.tasks import invert
 def cmd_invert(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from advinspect.core.report.results import provenance, write_json
-    from advinspect.core.report.sections import write_sections_report
 
     config = config_from_args(invert.Config, args)
     out = Path(args.out)
@@ -38,14 +36,9 @@ def cmd_invert(args: argparse.Namespace) -> int:
     with cancel_on_sigint() as cancel:
         with progress_bar("invert") as progress:
             result = invert.run(invert.Inputs(clf, check), config, progress=progress, cancel=cancel)
-        command = command_line(args)
-        data = {**result.to_dict(), "provenance": {**provenance(clf), "command": command}}
-        path = write_json(out / "inversion.json", data)
+        path, report = write_result(args, clf, result, out / "inversion.json", "Model inversion")
         np.savez_compressed(out / "reconstructions.npz", images=result.inversion.images,
                             classes=np.asarray(result.classes))
-        section = result.report_section()
-        section.command = command
-        report = write_sections_report("Model inversion", [section], out / "report.html")
     print_summary(result)
     print(f"wrote {path}")
     print(f"wrote {report}")

@@ -12,7 +12,6 @@ from advinspect.cli.common import (
     add_model_flags,
     cancel_on_sigint,
     check_writable,
-    command_line,
     config_from_args,
     exit_code,
     load_images,
@@ -20,13 +19,12 @@ from advinspect.cli.common import (
     print_summary,
     progress_bar,
     refuse_overwrite,
+    write_result,
 )
 from advinspect.core.tasks import membership
 
 
 def cmd_membership(args: argparse.Namespace) -> int:
-    from advinspect.core.report.results import provenance, write_json
-    from advinspect.core.report.sections import write_sections_report
 
     config = config_from_args(membership.Config, args)
     out = Path(args.out)
@@ -37,12 +35,7 @@ def cmd_membership(args: argparse.Namespace) -> int:
         clf = inputs.clf
         with progress_bar("membership") as progress:
             result = membership.run(inputs, config, progress=progress, cancel=cancel)
-        command = command_line(args)
-        data = {**result.to_dict(), "provenance": {**provenance(clf), "command": command}}
-        path = write_json(out / "membership.json", data)
-        section = result.report_section()
-        section.command = command
-        report = write_sections_report("Membership inference", [section], out / "report.html")
+        path, report = write_result(args, clf, result, out / "membership.json", "Membership inference")
     print_summary(result)
     print(f"wrote {path}")
     print(f"wrote {report}")

@@ -14,7 +14,6 @@ from advinspect.cli.common import (
     add_model_flags,
     cancel_on_sigint,
     check_writable,
-    command_line,
     config_from_args,
     exit_code,
     load_images,
@@ -22,6 +21,7 @@ from advinspect.cli.common import (
     print_summary,
     progress_bar,
     refuse_overwrite,
+    write_result,
 )
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.tasks import sanitize
@@ -49,9 +49,6 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 def cmd_sanitize(args: argparse.Namespace) -> int:
     from advinspect.core.poisoning.store import poisoned_mask
-    from advinspect.core.report.jsonio import write_json
-    from advinspect.core.report.results import provenance
-    from advinspect.core.report.sections import write_sections_report
     from advinspect.core.tasks import poison
     from advinspect.core.tasks.base import make_config
 
@@ -74,11 +71,7 @@ def cmd_sanitize(args: argparse.Namespace) -> int:
         with progress_bar(f"sanitize {config.method}") as progress:
             result = sanitize.run(inputs, config, progress=progress, cancel=cancel)
         rows = write_rows(out / "scores.csv", result.rows())
-        data = {**result.to_dict(), "provenance": {**provenance(clf), "command": command_line(args)}}
-        path = write_json(out / "sanitize.json", data)
-        section = result.report_section()
-        section.command = command_line(args)
-        report = write_sections_report("advinspect sanitize", [section], out / "report.html")
+        path, report = write_result(args, clf, result, out / "sanitize.json", "advinspect sanitize")
     print_summary(result)
     print(f"wrote {rows}, {path}, {report}")
     return exit_code(result)

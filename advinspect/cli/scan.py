@@ -13,7 +13,6 @@ from advinspect.cli.common import (
     add_model_flags,
     cancel_on_sigint,
     check_writable,
-    command_line,
     config_from_args,
     exit_code,
     load_images,
@@ -21,15 +20,13 @@ from advinspect.cli.common import (
     print_summary,
     progress_bar,
     refuse_overwrite,
+    write_result,
 )
 from advinspect.core.tasks import scan
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from advinspect.core.data.images import save_png
-    from advinspect.core.report.jsonio import write_json
-    from advinspect.core.report.results import provenance
-    from advinspect.core.report.sections import write_sections_report
 
     config = config_from_args(scan.Config, args)
     out = Path(args.out)
@@ -41,15 +38,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     with cancel_on_sigint() as cancel:
         with progress_bar(f"scan {config.method}") as progress:
             result = scan.run(scan.Inputs(clf, images, check), config, progress=progress, cancel=cancel)
-        data = {**result.to_dict(), "provenance": {**provenance(clf), "command": command_line(args)}}
+        extra = {}
         triggers = result.trigger_images()
         if triggers is not None:
             files = [save_png(t, out / "triggers" / f"class_{k:03d}.png") for k, t in enumerate(triggers)]
-            data["trigger_files"] = [str(f.relative_to(out)) for f in files]
-        path = write_json(out / "scan.json", data)
-        section = result.report_section()
-        section.command = command_line(args)
-        report = write_sections_report("advinspect scan", [section], out / "report.html")
+            extra["trigger_files"] = [str(f.relative_to(out)) for f in files]
+        path, report = write_result(args, clf, result, out / "scan.json", "advinspect scan", extra)
     print_summary(result)
     print(f"wrote {path}, {report}")
     return exit_code(result)

@@ -14,7 +14,6 @@ from advinspect.cli.common import (
     add_model_flags,
     cancel_on_sigint,
     check_writable,
-    command_line,
     config_from_args,
     exit_code,
     load_images,
@@ -22,6 +21,7 @@ from advinspect.cli.common import (
     print_summary,
     progress_bar,
     refuse_overwrite,
+    write_result,
 )
 from advinspect.core.tasks import synthesize
 
@@ -55,8 +55,6 @@ def write_images(result: synthesize.Result, out: Path) -> list[Path]:
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from advinspect.core.data.images import save_png
-    from advinspect.core.report.results import provenance, write_json
-    from advinspect.core.report.sections import write_sections_report
 
     config = config_from_args(synthesize.Config, args)
     out = Path(args.out)
@@ -71,11 +69,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
             result = synthesize.run(inputs, config, progress=progress, cancel=cancel)
         write_images(result, out)
         save_png(result.contact_sheet().transpose(2, 0, 1), out / "contact_sheet.png")
-        data = {**result.to_dict(), "provenance": {**provenance(clf), "command": command_line(args)}}
-        path = write_json(out / "synthesis.json", data)
-        section = result.report_section()
-        section.command = command_line(args)
-        write_sections_report("advinspect synthesize", [section], out / "report.html")
+        path, _ = write_result(args, clf, result, out / "synthesis.json", "advinspect synthesize")
     print_summary(result)
     print(f"wrote {path}, {out / 'contact_sheet.png'} and {out / 'report.html'}")
     return exit_code(result)
