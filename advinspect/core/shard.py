@@ -251,9 +251,20 @@ def init_group(rank: Rank, device: str, timeout_s: float = 6 * 3600) -> bool:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        backend = "nccl" if str(device).startswith("cuda") else "gloo"
-        dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
+        dist.init_process_group(backend_for(device, rank), timeout=timedelta(seconds=timeout_s))
     return True
+
+
+def backend_for(device: str, rank: Rank) -> str:
+    """NCCL when every process of this machine has a GPU of its own, else gloo: NCCL refuses
+    two ranks on one GPU ("Duplicate GPU detected"), which `--shards 2` on a one-GPU machine
+    would be; the group only carries the end-of-run barrier, so gloo costs nothing there."""
+    import torch
+
+    if not str(device).startswith("cuda"):
+        return "gloo"
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", rank.world))
+    return "nccl" if torch.cuda.device_count() >= local_world else "gloo"
 
 
 def barrier(device: str) -> None:

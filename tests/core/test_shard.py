@@ -161,3 +161,19 @@ def test_the_stream_never_holds_more_than_a_batch_or_two(clf):
     rows, _ = evaluate.stream_rows(clf, Tracked(), config, sink=written.append)
     assert len(rows) == 48 and sum(map(len, written)) == 48
     assert peak[0] <= 2
+
+
+def test_nccl_only_when_each_local_rank_has_a_gpu_of_its_own(monkeypatch):
+    import torch
+
+    from advinspect.core.shard import Rank, backend_for
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert backend_for("cpu", Rank(0, 2, 0)) == "gloo"
+    assert backend_for("cuda:0", Rank(0, 2, 0)) == "gloo"  # two ranks on one GPU: NCCL refuses
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert backend_for("cuda:1", Rank(1, 2, 1)) == "nccl"
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")  # two machines of one GPU each
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert backend_for("cuda:0", Rank(1, 2, 0)) == "nccl"

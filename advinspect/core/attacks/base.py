@@ -59,6 +59,10 @@ class AttackResult:
     nonfinite_adv: np.ndarray | None = None
     # why the numbers may be wrong (gradient masking, non-finite outputs, ...): for people to read
     warnings: list[str] = field(default_factory=list)
+    # softmax of the clean and adversarial logits (N, classes), so no consumer runs the model
+    # again; None where a result was rebuilt from saved rows or streamed (memory stays bounded)
+    clean_probs: np.ndarray | None = None
+    adv_probs: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -285,75 +289,73 @@ class Attack:
         self.check_applicable(clf, target is not None)
         n = len(x)
         x = x.float()
-        clean_logits = clf.logits_batched(x).float().cpu()
-        nonfinite_clean = ~torch.isfinite(clean_logits).all(1)
-        clean_pred = predictions(clean_logits)
         labels_known = y is not None and len(y) == n and bool((y >= 0).all())
-        labels = y.long().cpu().clone() if labels_known else clean_pred.clone()
         if target is not None:
             target = target.long().cpu()
             if len(target) != n:
                 raise AdvInspectError(f"{len(target)} targets for {n} images")
-        elif self.always_targeted:
-            target = clean_logits.nan_to_num(nan=float("inf")).argmin(1)
         batch_size = batch_size or self.default_batch_size
         index = np.arange(n, dtype=np.int64) if index is None else np.asarray(index, dtype=np.int64)
         if len(index) != n:
             raise AdvInspectError(f"{len(index)} sample indices for {n} images")
         ctx = AttackContext(progress, cancel, seed, clf.device, self.total_steps(), n)
-        x_adv = x.clone()
-        iterations = torch.zeros(n, dtype=torch.long)
-        queries = torch.zeros(n, dtype=torch.long)
-        completed = torch.zeros(n, dtype=torch.bool)
+        rows = _Outcome(n, x, targeted=target is not None or self.always_targeted)
         checks = _Checks()
-        attackable = (clean_pred == labels) & ~nonfinite_clean
         start = 0
         while start < n and not cancel.cancelled:
             stop = min(n, start + batch_size)
             ctx.batch_offset, ctx.batch_size = start, stop - start
             ctx.samples = SampleRandom(seed, index[start:stop], clf.device)
             xb = x[start:stop].to(clf.device)
-            yb = labels[start:stop].to(clf.device)
-            tb = target[start:stop].to(clf.device) if target is not None else None
             try:
+                clean = clf.logits_batched(xb, len(xb)).float()
+                yb, tb = self._goals(clean, y[start:stop] if labels_known else None,
+                                     None if target is None else target[start:stop])
                 if self.needs_gradients:
-                    checks.probe_gradients(clf, xb, yb, tb, attackable[start:stop],
-                                           self.gradient_probe_loss())
+                    attackable = (predictions(clean) == yb) & torch.isfinite(clean).all(1)
+                    checks.probe_gradients(clf, xb, yb, tb, attackable, self.gradient_probe_loss())
                 out = self._attack_batch(clf, xb, yb, tb, ctx)
+                xa = out.x_adv.detach().float()
+                broken = ~torch.isfinite(xa).flatten(1).all(1)
+                checks.nonfinite_pixels += int(broken.sum())  # NaN pixels: the clean image, never a NaN one
+                xa = torch.where(broken.view(-1, *([1] * (xa.dim() - 1))), xb, xa)
+                rows.store(clf, start, xb, xa, clean, yb, tb, out)
             except torch.cuda.OutOfMemoryError:
                 if batch_size == 1:
                     raise
                 torch.cuda.empty_cache()
                 batch_size = max(1, batch_size // 2)
                 continue
-            lo, hi = clf.spec.value_range
-            xa = out.x_adv.detach().float().cpu()
-            broken = ~torch.isfinite(xa).flatten(1).all(1)
-            if broken.any():  # NaN pixels from NaN gradients: the clean image, never a NaN one
-                xa[broken] = x[start:stop][broken]
-                checks.nonfinite_pixels += int(broken.sum())
-            x_adv[start:stop] = xa.clamp(lo, hi)
-            if out.iterations is not None:
-                iterations[start:stop] = out.iterations.cpu()
-            if out.queries is not None:
-                queries[start:stop] = out.queries.cpu()
-            completed[start:stop] = not cancel.cancelled
+            rows.completed[start:stop] = not cancel.cancelled
             start = stop
-        return self._finish(clf, x, x_adv, labels, labels_known, target, clean_logits,
-                            iterations, queries, ctx, started, seed, completed, checks)
+        while start < n:  # cancelled: the samples left keep their clean image (marked not completed)
+            stop = min(n, start + batch_size)
+            xb = x[start:stop].to(clf.device)
+            clean = clf.logits_batched(xb, len(xb)).float()
+            yb, tb = self._goals(clean, y[start:stop] if labels_known else None,
+                                 None if target is None else target[start:stop])
+            rows.store(clf, start, xb, xb, clean, yb, tb, None)
+            start = stop
+        return self._finish(rows, labels_known, ctx, started, seed, checks)
 
-    def _finish(self, clf: Classifier, x: torch.Tensor, x_adv: torch.Tensor, labels: torch.Tensor,
-                labels_known: bool, target: torch.Tensor | None, clean_logits: torch.Tensor,
-                iterations: torch.Tensor, queries: torch.Tensor, ctx: AttackContext, started: float,
-                seed: int, completed: torch.Tensor, checks: _Checks) -> AttackResult:
-        clean_prob = clean_logits.softmax(1)
-        clean_pred = predictions(clean_logits)
-        adv_logits = clf.logits_batched(x_adv).float().cpu()
-        adv_prob = adv_logits.softmax(1)
-        adv_pred = predictions(adv_logits)
-        lo, hi = clf.spec.value_range
-        quantized = torch.round((x_adv - lo) / (hi - lo) * 255) / 255 * (hi - lo) + lo
-        q_logits = clf.logits_batched(quantized).float().cpu()
+    def _goals(self, clean_logits: torch.Tensor, y: torch.Tensor | None,
+               target: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A batch's labels (the clean prediction where unknown) and targets, on its device."""
+        device = clean_logits.device
+        labels = y.long().to(device) if y is not None else predictions(clean_logits)
+        if target is not None:
+            return labels, target.to(device)
+        if self.always_targeted:  # e.g. least-likely: the clean logits' smallest
+            return labels, clean_logits.nan_to_num(nan=float("inf")).argmin(1)
+        return labels, None
+
+    def _finish(self, rows: _Outcome, labels_known: bool, ctx: AttackContext, started: float,
+                seed: int, checks: _Checks) -> AttackResult:
+        """Whole-run figures from the per-sample rows the batches left on the CPU."""
+        clean_logits, adv_logits, q_logits = rows.clean_logits, rows.adv_logits, rows.q_logits
+        labels, target, completed = rows.labels, rows.target, rows.completed
+        clean_pred, adv_pred = predictions(clean_logits), predictions(adv_logits)
+        clean_prob, adv_prob = clean_logits.softmax(1), adv_logits.softmax(1)
         nonfinite_clean = ~torch.isfinite(clean_logits).all(1)
         nonfinite_adv = ~torch.isfinite(adv_logits).all(1)
         finite = ~nonfinite_clean & ~nonfinite_adv
@@ -365,11 +367,10 @@ class Attack:
             checks.check_loss_rose(clean_logits, adv_logits, labels, target, unbroken)
         checks.nonfinite_clean = int(nonfinite_clean.sum())
         checks.nonfinite_adv = int((nonfinite_adv & ~nonfinite_clean).sum())
-        delta = (x_adv - x).flatten(1)
         return AttackResult(
             attack=self.name,
             params=dataclasses.asdict(self.params),
-            x_adv=x_adv.numpy(),
+            x_adv=rows.x_adv.numpy(),
             labels=labels.numpy(),
             labels_known=labels_known,
             target=None if target is None else target.numpy(),
@@ -379,21 +380,23 @@ class Attack:
             adv_confidence=adv_prob.max(1).values.numpy(),
             success=success.numpy(),
             success_after_quantization=success_q.numpy(),
-            linf=delta.abs().max(1).values.numpy() if delta.shape[1] else np.zeros(len(x), np.float32),
-            l2=delta.norm(dim=1).numpy(),
-            l0=(delta.abs() > 1e-6).sum(1).numpy(),
-            l1=delta.abs().sum(1).numpy(),
-            iterations=iterations.numpy(),
-            queries=queries.numpy(),
+            linf=rows.linf.numpy(),
+            l2=rows.l2.numpy(),
+            l0=rows.l0.numpy(),
+            l1=rows.l1.numpy(),
+            iterations=rows.iterations.numpy(),
+            queries=rows.queries.numpy(),
             trace=ctx.trace(),
             seconds=time.perf_counter() - started,
-            device=str(clf.device),
+            device=str(rows.device),
             seed=seed,
             cancelled=bool(ctx.cancelled),
-            completed=completed.numpy(),
+            completed=rows.completed.numpy(),
             nonfinite_clean=nonfinite_clean.numpy(),
             nonfinite_adv=nonfinite_adv.numpy(),
             warnings=checks.warnings(),
+            clean_probs=clean_prob.numpy(),
+            adv_probs=adv_prob.numpy(),
         )
 
     @staticmethod
@@ -408,6 +411,50 @@ def predictions(logits: torch.Tensor) -> torch.Tensor:
 
 _GRADIENT_PROBE = 128  # samples per run whose clean input gradient is checked for all-zero
 _STALLED_SHARE = 0.1  # warn when the loss did not rise on at least this share of unbroken points
+
+
+class _Outcome:
+    """Per-sample rows of one run, filled batch by batch on the CPU. Everything a batch needs
+    (clean and adversarial logits, the 8-bit check, norms) is computed on the batch's device
+    while it is there: only small rows and the adversarial images cross to the CPU, and no
+    whole-set pass runs after the attack."""
+
+    def __init__(self, n: int, x: torch.Tensor, *, targeted: bool) -> None:
+        self.n = n
+        self.x_adv = x.clone()
+        self.device: Any = "cpu"
+        self.clean_logits: torch.Tensor = torch.empty(0)
+        self.labels = torch.zeros(n, dtype=torch.long)
+        self.target = torch.zeros(n, dtype=torch.long) if targeted else None
+        self.linf, self.l2, self.l1 = (torch.zeros(n) for _ in range(3))
+        self.l0 = torch.zeros(n, dtype=torch.long)
+        self.iterations = torch.zeros(n, dtype=torch.long)
+        self.queries = torch.zeros(n, dtype=torch.long)
+        self.completed = torch.zeros(n, dtype=torch.bool)
+
+    def store(self, clf: Classifier, start: int, xb: torch.Tensor, xa: torch.Tensor, clean: torch.Tensor,
+              labels: torch.Tensor, target: torch.Tensor | None, out: BatchOutput | None) -> None:
+        lo, hi = clf.spec.value_range
+        xa = xa.clamp(lo, hi)
+        quantized = torch.round((xa - lo) / (hi - lo) * 255) / 255 * (hi - lo) + lo
+        adv = clf.logits_batched(xa, len(xa)).float()
+        q = clf.logits_batched(quantized, len(xa)).float()
+        if not len(self.clean_logits):
+            self.device = xb.device
+            self.clean_logits, self.adv_logits, self.q_logits = (
+                torch.zeros(self.n, clean.shape[1]) for _ in range(3))
+        stop = start + len(xb)
+        delta = (xa - xb).flatten(1)
+        self.x_adv[start:stop] = xa.cpu()
+        for rows, value in ((self.clean_logits, clean), (self.adv_logits, adv), (self.q_logits, q),
+                            (self.labels, labels), (self.target, target),
+                            (self.linf, delta.abs().amax(1) if delta.shape[1] else None),
+                            (self.l2, delta.norm(dim=1)), (self.l1, delta.abs().sum(1)),
+                            (self.l0, (delta.abs() > 1e-6).sum(1)),
+                            (self.iterations, None if out is None else out.iterations),
+                            (self.queries, None if out is None else out.queries)):
+            if rows is not None and value is not None:
+                rows[start:stop] = value.detach().cpu()
 
 
 class _Checks:

@@ -112,8 +112,9 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS, can
     labels = images.labels_tensor() if images.has_labels else None
     result = attack.run(clf, images.tensor(), labels, target=target, progress=progress, cancel=cancel,
                         seed=config.seed, batch_size=config.batch_size)
-    clean_probs = probabilities(clf, images.tensor())
-    adv_probs = probabilities(clf, torch.from_numpy(result.x_adv))
+    clean_probs = result.clean_probs if result.clean_probs is not None else probabilities(clf, images.tensor())
+    adv_probs = result.adv_probs if result.adv_probs is not None else probabilities(
+        clf, torch.from_numpy(result.x_adv))
     warnings = list(getattr(result, "warnings", []) or [])
     return Result(result, images, result_statuses(result), clean_probs, adv_probs, warnings)
 
@@ -234,6 +235,7 @@ def run_stream(clf: Any, stream: Any, config: Config, *, on_batch: Any = None, p
                 on_batch(batch, result)
             kept = take(result, np.arange(n))
             kept.x_adv = np.zeros((0, *result.x_adv.shape[1:]), np.float32)  # written; a view would keep them
+            kept.clean_probs = kept.adv_probs = None  # (n, classes) each: not kept for a whole data set
             parts.append(kept)
             statuses += result_statuses(result)
             index.append(np.asarray(batch.index))
