@@ -163,7 +163,17 @@ def resnet_speed(report: dict, n: int, batch: int, tuned: bool = False) -> None:
         return _torchattacks(torchattacks.PGD(module, eps=1 / 255, alpha=0.25 / 255, steps=40, random_start=True),
                              x, y, batch)
 
+    def pgd8():  # the usual budget: most images break within a few steps, and our default early stop skips the rest
+        return attack.run(attack.Inputs(clf, images), make_config(
+            attack.Config, {"attack": "pgd", "batch_size": batch,
+                            "params": {"eps": "8/255", "steps": "40", "step_size": "2/255"}}))
+
+    def torch_pgd8():
+        return _torchattacks(torchattacks.PGD(module, eps=8 / 255, alpha=2 / 255, steps=40, random_start=True),
+                             x, y, batch)
+
     contenders = {
+        "pgd40_eps8_default": (pgd8, torch_pgd8),
         # every step of every image (torchattacks' budget), then with our per-sample early stop
         "pgd40_all_steps": (pgd(False), torch_pgd),
         "pgd40_early_stop": (pgd(True), torch_pgd),

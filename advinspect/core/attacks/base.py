@@ -445,7 +445,7 @@ class _Outcome:
                 torch.zeros(self.n, clean.shape[1]) for _ in range(3))
         stop = start + len(xb)
         delta = (xa - xb).flatten(1)
-        self.x_adv[start:stop] = xa.cpu()
+        self.x_adv[start:stop].copy_(xa)  # straight from the device: no staging copy
         for rows, value in ((self.clean_logits, clean), (self.adv_logits, adv), (self.q_logits, q),
                             (self.labels, labels), (self.target, target),
                             (self.linf, delta.abs().amax(1) if delta.shape[1] else None),
