@@ -5,6 +5,8 @@ Models are trained once and cached under out/robust_models/ (ignored by git):
   pgd.pt       PGD adversarial training (Linf eps 0.3, 3 warm-up epochs, 15 epochs, 7 steps)
   standard.pt  the demo recipe (zoo.digits.train, seed 0); judge_cnn.pt the same recipe, seed 1
   judge_mlp.pt a different family: 4x4 average pooling (back to the digits' native 8x8) + MLP, seed 1
+  (plus scikit-learn logistic regression and 5-NN on the native 8x8 pixels, fitted each run: judges
+  that share no architecture and no gradients with the CNNs that draw)
   dro.pt       WRM (gamma, 15 inner steps); generator.pt the purification VAE decoder
 Figures go to docs/ (synthesis_contact_sheet.png, dro_certificate.png, purify_errors.png).
 
