@@ -12,16 +12,6 @@ from advinspect.gui.main_window import MainWindow
 JOB_TIMEOUT_MS = 60_000
 
 
-def test_the_form_is_the_config_and_a_missing_file_is_one_line(window: MainWindow, dialog_log) -> None:
-    panel = window.train_generator_panel
-    assert panel.form.field_names() == [f.name for f in dataclasses.fields(train_generator.Config)]
-    assert window.dockWidgetArea(panel) == window.dockWidgetArea(window.attack_panel)  # tabbed with the Attack dock
-    panel.path.setText("")
-    panel.run_button.click()
-    assert dialog_log.errors[-1][1] == "give a file to save the generator to"
-    assert not panel.running
-
-
 def test_train_a_generator_offer_it_for_purify_and_apply_it(qtbot, window: MainWindow, tmp_path) -> None:
     panel, s = window.train_generator_panel, window.session
     panel.form.set_values({"latent_dim": 4, "epochs": 2, "batch_size": 150})
@@ -52,8 +42,14 @@ def test_train_a_generator_offer_it_for_purify_and_apply_it(qtbot, window: MainW
     assert s.base_clf is not None and "purify by g.pt (R 1 × L 2)" in s.clf.format
 
 
-def test_cancel_keeps_the_partial_result_and_saves_nothing(qtbot, window: MainWindow, tmp_path) -> None:
+def test_bad_path_then_cancel_keeps_the_partial_result_and_saves_nothing(qtbot, window: MainWindow, tmp_path,
+                                                                         dialog_log) -> None:
     panel, s = window.train_generator_panel, window.session
+    assert panel.form.field_names() == [f.name for f in dataclasses.fields(train_generator.Config)]
+    assert window.dockWidgetArea(panel) == window.dockWidgetArea(window.attack_panel)  # tabbed with the Attack dock
+    panel.path.setText("")
+    panel.run_button.click()
+    assert dialog_log.errors[-1][1] == "give a file to save the generator to" and not panel.running
     panel.form.set_values({"latent_dim": 4, "epochs": 10_000, "batch_size": 450})
     panel.data.setCurrentIndex(1)
     path = tmp_path / "never.pt"
