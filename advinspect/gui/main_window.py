@@ -48,6 +48,7 @@ from advinspect.gui.panels.saliency import SaliencyPanel
 from advinspect.gui.panels.scan import ScanPanel
 from advinspect.gui.panels.synthesize import SynthesizePanel
 from advinspect.gui.panels.train import TrainPanel
+from advinspect.gui.panels.train_generator import TrainGeneratorPanel
 from advinspect.gui.session import Session
 from advinspect.gui.settings import (
     add_recent,
@@ -115,6 +116,8 @@ class MainWindow(QMainWindow):
         self.certify_panel = CertifyPanel(self.session, self)
         self.compare_panel = ComparePanel(self.session, self)
         self.train_panel = TrainPanel(self.session, self)
+        self.train_generator_panel = TrainGeneratorPanel(self.session, self)
+        self.train_generator_panel.use_for_purify.connect(self._offer_generator)
         self.synthesize_panel = SynthesizePanel(self.session, self)
         self.privacy_panel = PrivacyPanel(self.session, self)
         self.poison_panel = PoisonPanel(self.session, self)
@@ -125,8 +128,8 @@ class MainWindow(QMainWindow):
         self.panels = [self.model_panel, self.images_panel, self.attack_panel, self.confidence_panel,
                        self.log_panel, self.saliency_panel, self.evaluate_panel, self.robustness_panel,
                        self.histograms_panel, self.calibration_panel, self.defend_panel, self.detect_panel,
-                       self.certify_panel, self.compare_panel, self.train_panel, self.synthesize_panel,
-                       self.privacy_panel, self.poison_panel, self.scan_panel, self.runs_panel]
+                       self.certify_panel, self.compare_panel, self.train_panel, self.train_generator_panel,
+                       self.synthesize_panel, self.privacy_panel, self.poison_panel, self.scan_panel, self.runs_panel]
         self._arrange_docks()
         self._make_actions()
         self._make_menus()
@@ -173,8 +176,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.attack_panel, self.evaluate_panel)
         previous = self.evaluate_panel
         for panel in (self.defend_panel, self.detect_panel, self.certify_panel, self.compare_panel,
-                      self.train_panel, self.synthesize_panel, self.privacy_panel, self.poison_panel,
-                      self.scan_panel):
+                      self.train_panel, self.train_generator_panel, self.synthesize_panel, self.privacy_panel,
+                      self.poison_panel, self.scan_panel):
             self.tabifyDockWidget(previous, panel)
             previous = panel
         self.tabifyDockWidget(self.model_panel, self.saliency_panel)
@@ -195,6 +198,12 @@ class MainWindow(QMainWindow):
                 panel.setMinimumWidth(RIGHT_DOCK_MIN_WIDTH if area == right else LEFT_DOCK_MIN_WIDTH)
         self._size_docks()
         self._sized_on_show = False
+
+    def _offer_generator(self, defense: str) -> None:
+        """A trained generator goes to the Defend dock's form (R and L are chosen there)."""
+        self.defend_panel.set_defense(defense)
+        self.defend_panel.show()
+        self.defend_panel.raise_()
 
     def _size_docks(self) -> None:
         """Dock sizes for the window's size: a quarter of the width each side, the centre the rest."""

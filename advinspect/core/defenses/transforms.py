@@ -199,6 +199,9 @@ class DefendedClassifier(Classifier):
         lo, hi = self.spec.value_range
         unit = (x - lo) / (hi - lo)
         for t in self.transforms:
+            if self.adaptive and not t.differentiable and getattr(t, "bpda", None) is not None:
+                unit = t.bpda(unit, self.generator)  # the transform's own backward approximation
+                continue
             out = t.apply(unit, self.generator)
             if t.differentiable:
                 unit = out

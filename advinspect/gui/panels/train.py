@@ -1,6 +1,8 @@
 """Train dock: retrain the session's (PyTorch) model with a training-time defense
 (`core.tasks.train`), live per-epoch validation curves, then use the result or compare it. The
-form is the whole `train.Config` (TrainingConfig), as the CLI's flags are."""
+form is the whole `train.Config` (TrainingConfig), as the CLI's flags are. After a `dro` run the
+dock also plots WRM's certificate against the empirical worst-case loss over rho (the curve
+`core.robust.dro.certificate_curve` computed in the Result; the dock only draws it)."""
 
 from __future__ import annotations
 
@@ -108,6 +110,17 @@ class TrainPanel(TaskPanel):
             "loss": self.plot.plot(pen=pg.mkPen("#888888", width=1, style=Qt.PenStyle.DashLine), name="train loss"),
         }
         layout.addWidget(self.plot, 1)
+        self.certificate_plot = plot("DRO: certificate vs empirical worst case", "loss",
+                                     "rho (mean transport cost ||x'-x||²/2)")
+        self.certificate_plot.setObjectName("train_certificate_plot")
+        self.certificate_plot.addLegend(offset=(10, 10))
+        self.certificate_curves = {
+            "certificate": self.certificate_plot.plot(pen=pg.mkPen("#d64545", width=2), name="certificate γρ + E[φγ]"),
+            "empirical": self.certificate_plot.plot(pen=pg.mkPen("#4c8bd6", width=2), symbol="o", symbolSize=6,
+                                                    name="empirical worst-case loss"),
+        }
+        self.certificate_plot.setVisible(False)  # only a dro run has a certificate
+        layout.addWidget(self.certificate_plot, 1)
         self.setWidget(body)
         self.unavailable: str | None = "open a model first"
         session.model_changed.connect(self._on_model)
@@ -157,6 +170,7 @@ class TrainPanel(TaskPanel):
 
         for curve in self.curves.values():
             curve.setData([], [])
+        self.plot_certificate(None)
         self.use_button.setEnabled(False)
         s.log("info", f"train {config.defense} for {config.epochs} epoch(s), eps {config.eps}")
         self.start("train defense", job, previews=True, on_progress=self._on_progress)
@@ -173,9 +187,29 @@ class TrainPanel(TaskPanel):
             values = [np.nan if h.get(key) is None else float(h[key]) for h in rows]
             curve.setData(epochs, values, connect="finite")
 
+    def plot_certificate(self, curve: Any) -> None:
+        """WRM's bound γ·ρ + E[φ_γ] as a line from ρ = 0 past the largest empirical ρ, and the
+        empirical worst-case loss at each ρ (the clean loss at ρ = 0), as the report's figure."""
+        self.certificate_plot.setVisible(curve is not None)
+        if curve is None:
+            for item in self.certificate_curves.values():
+                item.setData([], [])
+            return
+        top = max(curve.rho + [1e-9]) * 1.1
+        self.certificate_curves["certificate"].setData([0.0, top], [curve.phi, curve.phi + curve.gamma * top])
+        points = sorted(zip(curve.rho, curve.empirical_loss, strict=True))
+        self.certificate_curves["empirical"].setData([0.0] + [r for r, _ in points],
+                                                     [curve.clean_loss] + [e for _, e in points])
+        self.certificate_plot.setTitle(f"DRO (γ = {curve.gamma:g}): certificate vs empirical worst case"
+                                       + ("" if curve.holds else " — ABOVE the bound"))
+
+    def on_cleared(self) -> None:
+        self.plot_certificate(None)
+
     def on_result(self, trained: Trained) -> None:
         self.trained = trained
         self.plot_history(trained.result.training.history)
+        self.plot_certificate(trained.result.training.certificate)
         self.use_button.setEnabled(True)
         self.session.add_model(f"trained ({trained.result.training.config.defense})", trained.clf)
 

@@ -1,5 +1,6 @@
 """Defense-GAN style purification: the generator (train, save, load TorchScript and ONNX), the
-projection, the shape check, and naive vs adaptive gradients (BPDA + EOT over restarts)."""
+projection, the shape check, naive vs adaptive gradients (BPDA through the projection's own
+derivative + EOT over restarts) and the latent-space attack."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from advinspect.core.defenses.purify import (
     configure,
     error_histogram,
     estimate_seconds,
+    latent_attack,
+    latent_jacobian,
     load_generator,
     project,
+    project_latent,
     reconstruction_errors,
     save_generator,
     train_generator,
@@ -95,7 +99,7 @@ def test_naive_gets_no_gradient_adaptive_gets_bpda_with_eot(generator_file, tiny
     assert float(naive.gradient(x, y).abs().max()) == 0.0
     grad = adaptive.gradient(x, y)
     assert float(grad.abs().max()) > 0
-    # BPDA: the gradient is the model's gradient at the purified points, averaged over 3 restarts' draws
+    # BPDA: the model's gradient at the purified points, through the projection, averaged over 3 draws
     assert not torch.allclose(grad, tiny_clf.gradient(x, y))
     with torch.no_grad():
         purified = naive.transform(x)
@@ -103,3 +107,53 @@ def test_naive_gets_no_gradient_adaptive_gets_bpda_with_eot(generator_file, tiny
     fig = error_histogram(reconstruction_errors(transforms[0].generator, x, restarts=2, steps=10),
                           reconstruction_errors(transforms[0].generator, x.flip(3), restarts=2, steps=10))
     assert fig.png.startswith(b"\x89PNG")
+
+
+def test_latent_jacobian_is_dg_dz(generator_file):
+    g = load_generator(generator_file)
+    z = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    jac = latent_jacobian(g, z)
+    assert jac.shape == (3, 64, 4)
+    for i in range(3):
+        exact = torch.autograd.functional.jacobian(lambda v: g(v[None]).flatten(), z[i])
+        assert torch.allclose(jac[i], exact, atol=1e-5)
+
+
+def test_adaptive_gradient_is_the_projections_own_derivative(generator_file, tiny_clf, patterns):
+    """dG(z*)/dx = J (JᵀJ)⁻¹ Jᵀ: the classifier's gradient at G(z*) projected onto the range's
+    tangent space, not passed through whole (identity BPDA)."""
+    (t,) = configure(parse_defense(f"purify:{generator_file}"), (1, 8, 8), restarts=2, steps=30)
+    x, y = patterns[:3], torch.tensor([0, 1, 2])
+    adaptive = DefendedClassifier(tiny_clf, [t], adaptive=True, eot_samples=1, seed=7)
+    grad = adaptive.gradient(x, y)
+    purified, _, z = project_latent(t.generator, x, restarts=2, steps=30, rng=torch.Generator().manual_seed(7))
+    outer = tiny_clf.gradient(purified, y).flatten(1)[..., None]
+    jac = latent_jacobian(t.generator, z)
+    expected = jac @ torch.linalg.solve(jac.transpose(1, 2) @ jac + 1e-4 * torch.eye(4), jac.transpose(1, 2) @ outer)
+    assert torch.allclose(grad.flatten(1), expected.squeeze(2), atol=1e-5)
+    assert float(grad.abs().max()) > 0 and not torch.allclose(grad.flatten(1), outer.squeeze(2), atol=1e-4)
+
+
+def test_latent_attack_stays_in_the_ball_and_moves_the_purified_margin(generator_file, patterns):
+    from advinspect.core.models.spec import ModelSpec
+    from advinspect.core.models.torch_backend import TorchClassifier
+
+    templates = torch.stack([patterns[k::3].mean(0).flatten() for k in range(3)])  # a template matcher
+    matcher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3, bias=False))
+    matcher[1].weight.data = 4 * (templates - templates.mean(0))
+    clf = TorchClassifier(matcher.eval(), ModelSpec(input_shape=(1, 8, 8), labels=("a", "b", "c")), torch.device("cpu"))
+    g = load_generator(generator_file)
+    x, y = patterns[:9], torch.tensor([0, 1, 2] * 3)
+
+    def margin(images: torch.Tensor) -> float:
+        with torch.no_grad():
+            purified, _ = project(g, images, restarts=4, steps=60, rng=torch.Generator().manual_seed(123))
+            logits = clf.logits(purified)
+        true = logits.gather(1, y[:, None]).squeeze(1)
+        return float((true - logits.scatter(1, y[:, None], float("-inf")).max(1).values).mean())
+
+    x_adv = latent_attack(clf, g, x, y, eps=0.3, steps=60, lr=0.05, penalty=10.0, restarts=2,
+                          projection_steps=40, seed=1)
+    assert float((x_adv - x).abs().max()) <= 0.3 + 1e-6 and float(x_adv.min()) >= 0 and float(x_adv.max()) <= 1
+    clean = margin(x)
+    assert clean > 1 and margin(x_adv) < clean / 2  # the defender's own projection (another seed) sees it

@@ -69,7 +69,13 @@ def test_ab_runs_the_same_seeds_and_the_judge_labels_them(tiny_clf, class_images
     s = result.summary()
     assert set(s["runs"]) == {"robust", "standard"} and s["classes"] == ["b", "c"]
     assert "the independent classifier" in result.summary_text()[0]
-    json.dumps(result.to_dict())
+    # the control: the judge's labels of the seeds alone, before any step
+    expected = float((tiny_clf.predict(torch.as_tensor(result.seeds)).numpy() == result.targets).mean())
+    assert s["seeds_judge_agreement"] == expected
+    assert result.summary_text()[2].startswith(f"control: the independent classifier labels {expected:.4f} of the "
+                                               "noise seeds alone")
+    assert json.loads(json.dumps(result.to_dict()))["seed_judge_predictions"] == \
+        tiny_clf.predict(torch.as_tensor(result.seeds)).tolist()
     section = result.report_section()
     assert section.tables[0].rows[0][0] == "b" and section.figures[0].png.startswith(b"\x89PNG")
     sheet = result.contact_sheet()
@@ -126,3 +132,20 @@ def test_cancel_returns_the_images_drawn_so_far(tiny_clf, class_images):
     assert result.summary_text()[-1] == "cancelled: the images are those drawn so far"
     previews = [e.preview for e in events if e.preview is not None]  # every 5 steps
     assert events[-1].total == 50 and len(previews) == 1 and previews[0]["images"].shape == (3, 1, 8, 8)
+
+
+def test_the_default_seed_does_not_carry_the_class(class_images, tiny_clf):
+    """Pooled seeds (the default) come from one Gaussian over all classes: the same distribution
+    whatever the target, so any class they end up showing comes from the model's gradients."""
+    assert synthesize.Config().seed_kind == "pooled"
+    result = synthesize.run(synthesize.Inputs(tiny_clf, class_images), synthesize.Config(per_class=30, steps=1))
+    x, y = class_images.tensor(), class_images.labels_tensor()
+    means = torch.stack([x[y == k].mean(0) for k in range(3)]).flatten(1)
+    seeds = torch.as_tensor(result.seeds).flatten(1)
+    nearest = torch.cdist(seeds, means).argmin(1).numpy()
+    # a per-class seed would sit nearest its own class mean; a pooled one no more often than chance allows
+    assert (nearest == result.targets).mean() < 0.6
+    per_class = synthesize.run(synthesize.Inputs(tiny_clf, class_images),
+                               synthesize.Config(per_class=30, steps=1, seed_kind="gaussian"))
+    nearest = torch.cdist(torch.as_tensor(per_class.seeds).flatten(1), means).argmin(1).numpy()
+    assert (nearest == per_class.targets).mean() > 0.9
