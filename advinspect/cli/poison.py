@@ -53,20 +53,8 @@ def _inputs(args: argparse.Namespace, config: poison.Config) -> poison.Inputs:
         return poison.Inputs(arch=args.arch)
     spec = _spec(args)
     x, y = _load(args.data, spec)
-    if args.test:
-        tx, ty = _load(args.test, spec)
-    else:  # hold out a stratified quarter for the metrics
-        import numpy as np
-        from sklearn.model_selection import train_test_split
-
-        if np.bincount(y).min() < 4:
-            raise AdvInspectError("too few images per class to hold out a test split: give --test DIR")
-        index = np.arange(len(y))
-        tr, te = train_test_split(index, test_size=0.25, random_state=config.seed, stratify=y)
-        x, y, tx, ty = x[tr], y[tr], x[te], y[te]
-    if spec.labels is None:
-        spec = spec.merged(labels=tuple(str(i) for i in range(int(max(y.max(), ty.max())) + 1)))
-    return poison.Inputs(x, y, tx, ty, spec, args.arch)
+    test = _load(args.test, spec) if args.test else None  # None: a stratified quarter is held out
+    return poison.held_out(x, y, spec, args.arch, config.seed, test)
 
 
 def cmd_poison(args: argparse.Namespace) -> int:

@@ -287,6 +287,8 @@ class MainWindow(QMainWindow):
                                               "save the model in use (e.g. a trained one) as TorchScript, .pt2 or ONNX")
         self.run_action = self._action("&Run Attack", self.attack_panel.run, "Ctrl+R",
                                        "run the chosen attack on the selected images")
+        self.scan_action = self._action("&Scan Model for a Backdoor…", self.scan_panel.scan_loaded_model, None,
+                                        "Neural Cleanse (STRIP on ONNX) on the loaded model and the session's images")
         self.cancel_action = self._action("&Cancel", self.session.cancel, Qt.Key.Key_Escape,
                                           "cancel the running job (stops within one step) and every queued one")
         self.reset_layout_action = self._action("&Reset Layout", self.reset_layout)
@@ -331,6 +333,7 @@ class MainWindow(QMainWindow):
         theme_menu.addActions(list(self.theme_actions.values()))
         run_menu = bar.addMenu("&Run")
         run_menu.addActions([self.run_action, self.cancel_action])
+        bar.addMenu("&Tools").addAction(self.scan_action)
         help_menu = bar.addMenu("&Help")
         help_menu.addActions([self.shortcuts_action, self.plugins_action, self.about_action])
 

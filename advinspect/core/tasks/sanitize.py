@@ -20,7 +20,9 @@ from advinspect.core.tasks.base import Images
 class Config:
     method: str = param("spectral", "suspicion score", choices=METHODS)
     layer: str = param("", "layer whose features are scored; empty: the penultimate layer")
-    expected_ratio: float = param(0.1, "expected poison ratio: 1.5× it is removed", min=0.0, max=0.66)
+    expected_ratio: float = param(0.1, "expected poison ratio: at most 1.5× it is removed (activation "
+                                  "clustering and spectral: only from the classes their analysis flags)",
+                                  min=0.0, max=0.66)
     all_layers: bool = param(True, "with a manifest: the detection AUC of every layer")
     retrain: bool = param(False, "retrain on the cleaned set and measure C-Acc / ASR / RA")
     retrain_defense: str = param("standard", "training defense for the retraining", choices=tuple(DEFENSES))
@@ -53,6 +55,7 @@ class Result:
     layer_auc: dict[str, float | None] = field(default_factory=dict)
     roc: tuple[np.ndarray, np.ndarray] | None = None
     top: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    flagged_classes: tuple[int, ...] | None = None  # classes the clustering analysis flagged (None: no analysis)
     before: Any = None  # BackdoorMetrics of the given model
     after: Any = None  # BackdoorMetrics after retraining on the cleaned set
     cancelled: bool = False
@@ -65,6 +68,7 @@ class Result:
                 "n_flagged": int(self.flags.sum()), "n_poisoned": None if self.poisoned is None
                 else int(self.poisoned.sum()), "poisoned_flagged": caught, "auc": self.auc,
                 "best_layer": self.best_layer, "layer_auc": dict(self.layer_auc),
+                "flagged_classes": None if self.flagged_classes is None else list(self.flagged_classes),
                 "before": None if self.before is None else self.before.to_dict(),
                 "after": None if self.after is None else self.after.to_dict(), "cancelled": self.cancelled}
 
@@ -76,6 +80,9 @@ class Result:
     def summary_text(self) -> list[str]:
         s = self.summary()
         lines = [f"{s['method']} on layer {s['layer']}: {s['n_flagged']}/{s['n']} images flagged"]
+        if self.flagged_classes is not None:
+            lines[0] += (f" in class(es) {', '.join(map(str, self.flagged_classes))}" if self.flagged_classes
+                         else " (no class flagged: its clusters are its own; try another layer)")
         if self.poisoned is not None:
             auc = "-" if self.auc is None else f"{self.auc:.4f}"
             lines.append(f"{s['poisoned_flagged']}/{s['n_poisoned']} poisoned images flagged, detection AUC {auc}")
@@ -123,7 +130,7 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
         loss_scores,
         removal_budget,
         roc,
-        scores,
+        suspicion,
     )
     from advinspect.core.errors import AdvInspectError
 
@@ -147,22 +154,29 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
     total = len(layers) + 1 + int(config.retrain)
     layer_auc: dict[str, float | None] = {}
     chosen = np.zeros(len(labels))
+    candidates = flagged_classes = None
     cancelled = False
     for step, name in enumerate(layers):
         if cancel.cancelled:
             cancelled = True
             break
         progress(step, total, f"scoring layer {name}")
-        values = scores(config.method, extract_features(inputs.clf, x, [name])[name], labels, config.seed)
+        found = suspicion(config.method, extract_features(inputs.clf, x, [name])[name], labels, config.seed)
         if poisoned is not None:
-            layer_auc[name] = detection_auc(values, poisoned)
+            layer_auc[name] = detection_auc(found.values, poisoned)
         if name == layer:
-            chosen = values
+            chosen, candidates = found.values, found.candidates
+            flagged_classes = None if candidates is None else found.flagged_classes
     if not feature_method:
         chosen = loss_scores(inputs.clf, x, labels)
-    flags = flag_top(chosen, removal_budget(len(labels), config.expected_ratio))
+    budget = removal_budget(len(labels), config.expected_ratio)
+    if candidates is None:
+        flags = flag_top(chosen, budget)
+    else:  # only the suspect side of flagged classes, most suspicious first
+        flags = flag_top(np.where(candidates, chosen, -np.inf), min(budget, int(candidates.sum())))
     result = Result(config, layer or "(model loss)", chosen, flags, images, poisoned, cancelled=cancelled,
-                    layer_auc=layer_auc, top=np.argsort(-chosen, kind="stable")[:config.top])
+                    layer_auc=layer_auc, top=np.argsort(-chosen, kind="stable")[:config.top],
+                    flagged_classes=flagged_classes)
     if poisoned is not None and not cancelled:
         result.auc = detection_auc(chosen, poisoned)
         result.roc = roc(chosen, poisoned) if result.auc is not None else None

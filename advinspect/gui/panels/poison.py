@@ -1,7 +1,12 @@
-"""Poisoning dock: poison the demo training digits (`core.tasks.poison`), train on them and on
-the clean set, then sanitize the poisoned set (`core.tasks.sanitize`) with the trained model.
-Shows the original | poisoned preview, C-Acc / ASR / RA (and the ratio sweep) and the detection
-AUC of every layer; the poisoned model can become the session's model (for the Scan dock)."""
+"""Poisoning dock: poison a training set (`core.tasks.poison`), train on it and on the clean set,
+then sanitize the poisoned set (`core.tasks.sanitize`) with the trained model. Shows the
+original | poisoned preview, C-Acc / ASR / RA (and the ratio sweep) and the detection AUC of
+every layer; the poisoned model can become the session's model (for the Scan dock).
+
+The training set is the demo digits, the labelled images open in the session, or a folder of
+class folders. The user's own sets train a copy of the session's model (its architecture and
+spec, starting from its weights, as the Train dock does) and a stratified quarter is held out
+for the metrics (`poison.held_out`, as the CLI does without --test)."""
 
 from __future__ import annotations
 
@@ -9,15 +14,30 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QPushButton, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.tasks import poison, sanitize
 from advinspect.core.tasks.base import Images
 from advinspect.gui.panels._task_panel import TaskPanel
+from advinspect.gui.panels.train import train_unavailable
 from advinspect.gui.session import Session
 from advinspect.gui.widgets.param_form import ParamForm
 from advinspect.gui.widgets.plots import plot
+
+DATA = ("demo training digits", "session images (labelled)", "a folder of class folders")
+DEMO, SESSION, FOLDER = range(3)
 
 
 def _scroll(widget: QWidget) -> QScrollArea:
@@ -47,11 +67,12 @@ class PoisonPanel(TaskPanel):
         self.sanitize_form = ParamForm()
         self.sanitize_form.set_params_type(sanitize.Config, exclude=("retrain", "retrain_defense", "epochs", "lr",
                                                                      "batch_size"))
-        forms.addTab(_scroll(self.form), "poison (demo digits)")
+        forms.addTab(_scroll(self.form), "poison")
         forms.addTab(_scroll(self.sanitize_form), "sanitize")
         layout.addWidget(forms, 1)
-        self.run_button.setToolTip("poison the demo training digits, train on them and on the clean set, "
-                                   "measure C-Acc / ASR / RA on the demo test digits")
+        layout.addLayout(self._data_row())
+        self.run_button.setToolTip("poison the chosen training set, train on it and on the clean set, "
+                                   "measure C-Acc / ASR / RA on held-out test images")
         row = self.buttons()
         self.sanitize_button = QPushButton("Sanitize")
         self.sanitize_button.setObjectName("poison_sanitize")
@@ -85,14 +106,84 @@ class PoisonPanel(TaskPanel):
         self.views = views
         self.setWidget(body)
 
+    def _data_row(self) -> QFormLayout:
+        rows = QFormLayout()
+        self.data = QComboBox()
+        self.data.setObjectName("poison_data")
+        self.data.addItems(list(DATA))
+        self.data.setToolTip("the training set to poison: the demo digits, the labelled images open in the "
+                             "session (File → Open Image Folder with class folders), or another folder")
+        rows.addRow("training set", self.data)
+        folder_row = QHBoxLayout()
+        self.folder = QLineEdit()
+        self.folder.setObjectName("poison_folder")
+        self.folder.setPlaceholderText("folder with one sub-folder per class")
+        browse = QPushButton("Browse…")
+        browse.setObjectName("poison_browse")
+        browse.clicked.connect(self.ask_folder)
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        rows.addRow("folder", folder_row)
+        self.data.currentIndexChanged.connect(self._on_data)
+        self.session.images_changed.connect(self._on_data)
+        self._on_data()
+        return rows
+
+    def _on_data(self, *_args: Any) -> None:
+        """The folder field is for the folder choice; the session choice names its folder."""
+        choice = self.data.currentIndex()
+        self.folder.setEnabled(choice == FOLDER)
+        if choice == SESSION:
+            self.folder.setText(", ".join(self.session.sources))
+
+    def ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Training set: a folder of class folders", self.folder.text())
+        if folder:
+            self.data.setCurrentIndex(FOLDER)
+            self.folder.setText(folder)
+
     # --- poison and train --------------------------------------------------------------------
     def prepare_and_start(self) -> None:
         config = self.form.config()
-        self.session.log("info", f"poison the demo digits: {config}")
+        job = self._poison_job(config, self.data.currentIndex())
         self.sanitize_button.setEnabled(False)
         self.use_button.setEnabled(False)
-        self.start(f"poison {config.attack}",
-                   lambda progress, cancel: poison.run(poison.Inputs(), config, progress=progress, cancel=cancel))
+        self.start(f"poison {config.attack}", job)
+
+    def _poison_job(self, config: poison.Config, choice: int) -> Any:
+        """`fn(progress, cancel)` for the chosen set; bad input is refused here, before any work."""
+        if choice == DEMO:
+            self.session.log("info", f"poison the demo digits: {config}")
+            return lambda progress, cancel: poison.run(poison.Inputs(), config, progress=progress, cancel=cancel)
+        s = self.session
+        base = s.base_clf if s.base_clf is not None else s.clf
+        reason = train_unavailable(base)
+        if reason is not None:
+            raise AdvInspectError(f"training on your own images trains a copy of the session's model: {reason}")
+        spec = base.spec
+        if choice == SESSION:
+            if s.images is None or not s.images.has_labels:
+                raise AdvInspectError("the session's images need labels (open a folder of class folders)")
+            inputs = poison.held_out(s.images.x, s.images.labels, spec, base, config.seed)
+            s.log("info", f"poison the session's images ({', '.join(s.sources)}): {config}")
+            return lambda progress, cancel: poison.run(inputs, config, progress=progress, cancel=cancel)
+        folder = self.folder.text().strip()
+        if not folder:
+            raise AdvInspectError("choose the training folder (one sub-folder per class)")
+        from pathlib import Path
+
+        if not Path(folder).is_dir():
+            raise AdvInspectError(f"{folder} is not a folder")
+        s.log("info", f"poison {folder}: {config}")
+
+        def job(progress: Any, cancel: Any) -> poison.Result:
+            from advinspect.core.defenses.training import folder_training_set
+
+            x, y, _errors = folder_training_set(folder, spec, cancel=cancel)
+            return poison.run(poison.held_out(x, y, spec, base, config.seed), config, progress=progress,
+                              cancel=cancel)
+
+        return job
 
     def run_sanitize(self) -> None:
         try:

@@ -50,6 +50,18 @@ class ScanPanel(TaskPanel):
         layout.addWidget(self.triggers, 1)
         self.setWidget(body)
 
+    def scan_loaded_model(self) -> None:
+        """Tools → Scan Model for a Backdoor…: bring this dock to the front and scan the session's
+        model on its images with the form's settings. A model without gradients (ONNX) cannot
+        run Neural Cleanse, so the scan switches to STRIP, which needs only the outputs."""
+        self.show()
+        self.raise_()
+        clf = self.session.clf
+        if clf is not None and not clf.has_gradients and self.form.values()["method"] == "neural-cleanse":
+            self.form.set_values({"method": "strip"})
+            self.session.log("info", "scan: the model has no gradients (ONNX): STRIP instead of Neural Cleanse")
+        self.run()
+
     def prepare_and_start(self) -> None:
         config = self.form.config()
         images = chosen_images(self, "all", "scan", labelled=False, minimum=2, limit=config.max_images)

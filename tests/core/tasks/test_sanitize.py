@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from advinspect.core.backdoor.features import extract_features, layer_names
-from advinspect.core.backdoor.scores import detection_auc, flag_top, removal_budget, scores
+from advinspect.core.backdoor.scores import (
+    detection_auc,
+    flag_top,
+    removal_budget,
+    scores,
+    suspicion,
+)
 from advinspect.core.errors import AdvInspectError
 from advinspect.core.models.torch_backend import TorchClassifier
 from advinspect.core.tasks import sanitize
@@ -37,6 +43,18 @@ def test_feature_scores_rank_planted_poison_first(method):
     assert detection_auc(values, poisoned) >= 0.9
     clean_classes = values[labels != 0]
     assert np.quantile(clean_classes, 0.9) < np.median(values[poisoned])
+
+
+@pytest.mark.parametrize("method", ["spectral", "activation-clustering"])
+def test_the_neighbour_vote_flags_the_poisoned_class_only(method):
+    """Poison drawn from many source classes sits among its sources' samples: the target class's
+    suspect side is mostly reclassified, the clean classes' second clusters are not."""
+    f, labels, poisoned = _planted()
+    found = suspicion(method, f, labels)
+    assert found.flagged_classes == (0,)
+    assert found.candidates[poisoned].mean() >= 0.9 and not found.candidates[labels != 0].any()
+    clean = _planted(1)[0][labels != 0], labels[labels != 0]  # no poison anywhere: nothing flagged
+    assert suspicion(method, *clean).flagged_classes == ()
 
 
 def test_budget_is_one_and_a_half_times_the_expected_ratio():
@@ -73,7 +91,11 @@ def test_sanitize_scores_every_layer_against_the_manifest():
     assert result.layer == "head.2" and set(result.layer_auc) == set(layer_names(clf))
     assert result.layer_auc[result.best_layer] >= 0.9
     assert result.auc == result.layer_auc["head.2"]
-    assert result.flags.sum() == removal_budget(len(images), 0.2)
+    assert result.flags.sum() <= removal_budget(len(images), 0.2)
+    assert result.summary()["flagged_classes"] == list(result.flagged_classes)
+    # removal only from the suspect side of flagged classes (here each source class gives nine
+    # poisoned copies whose nearest neighbours are each other: the vote flags no class)
+    assert not result.flags.any() or set(result.images.labels[result.flags]) <= set(result.flagged_classes)
     rows = result.rows()
     assert len(rows) == len(images) and set(rows[0]) == {"index", "path", "label", "score", "flagged", "poisoned"}
     section = result.report_section()
@@ -89,9 +111,10 @@ def test_retraining_on_the_cleaned_set_removes_the_backdoor():
     from tests.backdoor_data import ARCH, bars
 
     tx, ty = bars(20, 1)
-    best = sanitize.run(sanitize.Inputs(clf, images, r.poisoned.poisoned), sanitize.Config(expected_ratio=0.2)).best_layer
+    best = sanitize.run(sanitize.Inputs(clf, images, r.poisoned.poisoned),
+                        sanitize.Config(method="outlier", expected_ratio=0.2)).best_layer
     result = sanitize.run(sanitize.Inputs(clf, images, r.poisoned.poisoned, r.config, ARCH, Images(tx, ty)),
-                          sanitize.Config(layer=best, expected_ratio=0.2, all_layers=False, retrain=True, epochs=8,
+                          sanitize.Config(method="outlier", layer=best, expected_ratio=0.2, all_layers=False, retrain=True, epochs=8,
                                           lr=1e-2, batch_size=16))
     assert result.before.asr >= 0.9
     assert result.after.asr < result.before.asr and result.after.c_acc >= 0.9
