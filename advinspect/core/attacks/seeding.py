@@ -5,7 +5,8 @@ the number of shards changes, and the per-sample rows then differ."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 import torch
@@ -43,20 +44,29 @@ class SampleRandom:
             gen = self._generators[key] = torch.Generator().manual_seed(sample_seed(self.seed, key))
         return gen
 
-    def _draw(self, kind: str, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None) -> torch.Tensor:
+    def _draw(self, draw: Callable[..., torch.Tensor], shape: Sequence[int],
+              rows: torch.Tensor | Sequence[int] | None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         rows_list = list(range(shape[0])) if rows is None else [int(r) for r in torch.as_tensor(rows).flatten().tolist()]
         if len(rows_list) != shape[0]:
             raise ValueError(f"{len(rows_list)} rows for a draw of {shape[0]}")
-        draw = torch.rand if kind == "rand" else torch.randn
         if not rows_list:
-            return torch.empty(tuple(shape), device=self.device)
+            return torch.empty(tuple(shape), dtype=dtype, device=self.device)
         parts = [draw(tuple(shape[1:]), generator=self._generator(r)) for r in rows_list]
         return torch.stack(parts).to(self.device)
 
     def rand(self, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
         """Uniform [0, 1) of `shape`; row j from the generator of batch row `rows[j]` (default j)."""
-        return self._draw("rand", shape, rows)
+        return self._draw(torch.rand, shape, rows)
 
     def randn(self, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
         """Standard normal of `shape`, one generator per row as in `rand`."""
-        return self._draw("randn", shape, rows)
+        return self._draw(torch.randn, shape, rows)
+
+    def randint(self, low: int, high: int, shape: Sequence[int],
+                rows: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
+        """Integers in [low, high) of `shape` (int64), one generator per row as in `rand`."""
+        return self._draw(partial(torch.randint, int(low), int(high)), shape, rows, torch.int64)
+
+    def sign(self, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
+        """±1.0 of `shape`, one generator per row as in `rand`."""
+        return self.randint(0, 2, shape, rows).float() * 2 - 1
