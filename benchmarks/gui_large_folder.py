@@ -85,7 +85,7 @@ def main() -> None:
               f"{window.images_panel.model.rowCount()} rows), predictions in {predicted:.2f} s, "
               f"longest event-loop gap {gaps.max():.0f} ms (p99 {np.percentile(gaps, 99):.0f} ms)")
         print(f"peak RSS {peak_rss_mb():.0f} MB (after the demo alone: {rss_demo:.0f} MB); "
-              f"decoded images held: {session.images.x.cached()}")
+              f"decoded images held: {getattr(session.images.x, 'cached', lambda: args.n)()}")
         window.close()
         app.processEvents()
 
