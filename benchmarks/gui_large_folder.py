@@ -75,6 +75,7 @@ def main() -> None:
         wait_until(lambda: session.images is not demo_images)
         listed = time.perf_counter() - started
         decoded_at_list = session.images.x.decoded if hasattr(session.images.x, "decoded") else len(session.images)
+        rss_listed = peak_rss_mb()
         wait_until(lambda: session.probs is not None and len(session.probs) == args.n)
         predicted = time.perf_counter() - started
         session.set_current(args.n - 1)
@@ -84,7 +85,8 @@ def main() -> None:
         print(f"{args.n} images: listed in {listed:.2f} s ({decoded_at_list} decoded by then; "
               f"{window.images_panel.model.rowCount()} rows), predictions in {predicted:.2f} s, "
               f"longest event-loop gap {gaps.max():.0f} ms (p99 {np.percentile(gaps, 99):.0f} ms)")
-        print(f"peak RSS {peak_rss_mb():.0f} MB (after the demo alone: {rss_demo:.0f} MB); "
+        print(f"peak RSS {peak_rss_mb():.0f} MB (after the demo alone: {rss_demo:.0f} MB, once listed: "
+              f"{rss_listed:.0f} MB); "
               f"decoded images held: {getattr(session.images.x, 'cached', lambda: args.n)()}")
         window.close()
         app.processEvents()

@@ -74,11 +74,12 @@ def square_fraction(p_init: float, it: int, n_iters: int) -> float:
     return p_init / 2**halvings
 
 
-def _window_masks(n: int, s: int, h: int, w: int, rng: SampleRandom,
+def _window_masks(n: int, s: int, h: int, w: int, u: torch.Tensor,
                   device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random s×s windows, one per sample: (row mask (n, h), col mask (n, w), row0, col0)."""
-    r0 = rng.randint(0, h - s + 1, (n,))
-    c0 = rng.randint(0, w - s + 1, (n,))
+    """Random s×s windows, one per sample, placed by uniforms u (n, 2): (row mask (n, h), col
+    mask (n, w), row0, col0)."""
+    r0 = (u[:, 0] * (h - s + 1)).long().clamp(0, h - s)
+    c0 = (u[:, 1] * (w - s + 1)).long().clamp(0, w - s)
     rows = torch.arange(h, device=device).view(1, -1)
     cols = torch.arange(w, device=device).view(1, -1)
     rmask = (rows >= r0.view(-1, 1)) & (rows < r0.view(-1, 1) + s)
@@ -156,9 +157,10 @@ class Square(Attack):
         """Set one s×s window to ±eps per channel; resample signs where nothing would change."""
         n, c, h, w = x.shape
         eps = self.params.eps
-        rmask, cmask, _, _ = _window_masks(n, s, h, w, rng, x.device)
+        u = rng.rand((n, 2 + c))  # one draw per sample and step: the window, then its signs
+        rmask, cmask, _, _ = _window_masks(n, s, h, w, u[:, :2], x.device)
         mask = (rmask.unsqueeze(2) & cmask.unsqueeze(1)).unsqueeze(1)  # (n, 1, h, w)
-        signs = rng.sign((n, c, 1, 1))
+        signs = (u[:, 2:] < 0.5).float().mul(2).sub(1).view(n, c, 1, 1)
         for _ in range(10):
             candidate = torch.where(mask, (x + eps * signs).clamp(lo, hi), xa)
             same = (candidate == xa).flatten(1).all(1)
@@ -174,13 +176,14 @@ class Square(Attack):
         n, c, h, w = x.shape
         eps = self.params.eps
         delta = xa - x
-        r1, c1m, r0, c0 = _window_masks(n, s, h, w, rng, x.device)
-        r2, c2m, _, _ = _window_masks(n, s, h, w, rng, x.device)
+        u = rng.rand((n, 5 + c))  # one draw per sample and step: two windows, a transpose, signs
+        r1, c1m, r0, c0 = _window_masks(n, s, h, w, u[:, 0:2], x.device)
+        r2, c2m, _, _ = _window_masks(n, s, h, w, u[:, 2:4], x.device)
         w1 = (r1.unsqueeze(2) & c1m.unsqueeze(1)).unsqueeze(1).float()
         w2 = (r2.unsqueeze(2) & c2m.unsqueeze(1)).unsqueeze(1).float()
         union = torch.maximum(w1, w2)
         eta = square_l2_shape(s, x.device).expand(n, s, s)
-        transpose = rng.rand((n,)) < 0.5
+        transpose = u[:, 4] < 0.5
         eta = torch.where(_view(transpose, 3), eta.transpose(1, 2), eta)
         eta_full = _place(eta, r0, c0, r1, c1m).unsqueeze(1)  # (n, 1, h, w), unit norm
         unused = (eps**2 - delta.flatten(1).pow(2).sum(1)).clamp_min(0)  # (n,)
@@ -188,7 +191,7 @@ class Square(Attack):
         available = (union_norm2 + _view(unused, 2) / c).sqrt()  # (n, c)
         old = delta * w1
         old_norm = old.pow(2).sum((2, 3), keepdim=True).sqrt()
-        direction = old / old_norm.clamp_min(1e-12) + rng.sign((n, c, 1, 1)) * eta_full
+        direction = old / old_norm.clamp_min(1e-12) + (u[:, 5:] < 0.5).float().mul(2).sub(1).view(n, c, 1, 1) * eta_full
         direction = direction * w1
         direction = direction / direction.pow(2).sum((2, 3), keepdim=True).sqrt().clamp_min(1e-12)
         new_delta = delta * (1 - union) + direction * available.view(n, c, 1, 1)
