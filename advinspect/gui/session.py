@@ -635,6 +635,10 @@ class Session(QObject):
             correct = int((probs.argmax(1) == images.labels).sum()) if images.has_labels else None
             acc = f": clean accuracy {correct}/{len(images)}" if correct is not None else ""
             self.log("info", f"predicted {len(images)} images{acc}")
+            broken = list(getattr(images.x, "errors", []))
+            if broken:  # decoded only now: a broken file reads as zeros and is named here
+                self._fail("Some images could not be read", f"{len(broken)} file(s) failed and read as blank "
+                           "images", "\n".join(broken))
             self.results_changed.emit(list(range(len(images))))
             if self.current >= 0:
                 self.current_changed.emit(self.current)

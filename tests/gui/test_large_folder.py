@@ -28,6 +28,23 @@ def big_folder(tmp_path_factory) -> Path:
     return root
 
 
+def test_a_broken_file_reads_as_zeros_and_is_named(tmp_path):
+    from advinspect.core.data import collect_images
+    from advinspect.core.models import ModelSpec
+
+    spec = ModelSpec(input_shape=(1, 8, 8))
+    save_png(np.ones((1, 8, 8), np.float32), tmp_path / "good.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    pixels = LazyPixels(collect_images([str(tmp_path)], spec), spec, cache_size=1)
+    assert len(pixels) == 2 and pixels.decoded == 0
+    whole = np.asarray(pixels)
+    names = [item.name for item in pixels.items]
+    assert whole[names.index("good.png")].min() > 0 and not whole[names.index("bad.png")].any()
+    assert len(pixels.errors) == 1 and "bad.png" in pixels.errors[0]
+    assert pixels.cached() == 1 and pixels.decoded == 2
+    np.testing.assert_array_equal(pixels.subset([names.index("good.png")])[0], whole[names.index("good.png")])
+
+
 def test_a_large_folder_lists_every_image_and_decodes_on_demand(qtbot, make_window, big_folder):
     assert N > tasks.EAGER_IMAGES
     window = make_window()
