@@ -542,6 +542,9 @@ class Session(QObject):
         self.base_clf, self.defense = base, defense
         if probs is not None:
             self.probs = probs
+        elif self.images is not None and tasks.is_lazy(self.images):  # the new model's, in the background
+            self.probs = None
+            self._predict_in_background(self.images)
         self.results.clear()
         self.live.clear()
         self.last_attack = None
@@ -602,7 +605,11 @@ class Session(QObject):
         if images is not None and len(images):
             self.set_current(0)
             self.set_selection([0])
-        if images is not None:
+        if images is not None and probs is None:
+            self.log("info", f"{len(images)} images listed; full images are read when shown, "
+                             "predictions follow in the background")
+            self._predict_in_background(images)
+        elif images is not None:
             correct = int((probs.argmax(1) == images.labels).sum()) if images.has_labels else None
             acc = f", clean accuracy {correct}/{len(images)}" if correct is not None else ""
             self.log("info", f"{len(images)} images loaded{acc}")
@@ -610,6 +617,34 @@ class Session(QObject):
                 self._fail("Some images could not be read",
                            f"{len(images.errors)} file(s) failed; the other {len(images)} loaded",
                            "\n".join(images.errors))
+
+    def _predict_in_background(self, images: Images) -> None:
+        """Predictions of a lazily opened set, streamed chunk by chunk; they land only if the
+        same images (and model) are still open."""
+        clf = self.clf
+        if clf is None:
+            return
+
+        def job(progress, cancel) -> np.ndarray:
+            return tasks.predict_streamed(clf, images, progress=progress, cancel=cancel)
+
+        def done(probs: np.ndarray) -> None:
+            if self.images is not images or self.clf is not clf:
+                return
+            self.probs = probs
+            correct = int((probs.argmax(1) == images.labels).sum()) if images.has_labels else None
+            acc = f": clean accuracy {correct}/{len(images)}" if correct is not None else ""
+            self.log("info", f"predicted {len(images)} images{acc}")
+            broken = list(getattr(images.x, "errors", []))
+            if broken:  # decoded only now: a broken file reads as zeros and is named here
+                self._fail("Some images could not be read", f"{len(broken)} file(s) failed and read as blank "
+                           "images", "\n".join(broken))
+            self.results_changed.emit(list(range(len(images))))
+            if self.current >= 0:
+                self.current_changed.emit(self.current)
+
+        self.runner.submit("predict images", job, on_done=done, on_error=partial(self._fail, "Cannot predict the images"),
+                           on_progress=self._progress_only)
 
     def _progress_only(self, event: ProgressEvent) -> None:
         self.progress.emit(event.step, event.total, event.message, self._eta(event))

@@ -18,6 +18,9 @@ from advinspect.core.errors import AdvInspectError, ImageLoadError
 from advinspect.core.jobs import CancelToken, Progress
 from advinspect.core.tasks.base import Images
 
+EAGER_IMAGES = 1000  # up to this many files are decoded when opened; more are decoded on demand
+PREDICT_CHUNK = 256  # images decoded and scored at a time when a lazy set is predicted
+
 
 @dataclass
 class ModelState:
@@ -67,19 +70,34 @@ def open_model(path: str | Path | None, sources: list[str], *, device: str = "au
     probs = None
     if images is None and sources:
         images = load_images(clf.spec, sources, progress=progress, cancel=cancel)
-    if images is not None:
+    if images is not None and not is_lazy(images):
         probs = predict(clf, images, progress=progress, cancel=cancel)
     return ModelState(clf, info, images, probs, time.perf_counter() - started)
 
 
+def is_lazy(images: Images) -> bool:
+    """Whether the pixels are decoded on demand (a large folder): predictions then follow in
+    the background (`predict_streamed`)."""
+    from advinspect.core.data.lazy import LazyPixels
+
+    return isinstance(images.x, LazyPixels)
+
+
 def load_images(spec: Any, sources: list[str], *, progress: Progress, cancel: CancelToken) -> Images:
-    """Files and folders as Images (numpy pixels); fails only when not one image could be read."""
+    """Files and folders as Images; fails only when not one image could be read. Up to
+    EAGER_IMAGES files are decoded now (numpy pixels, a broken file reported at once); a larger
+    set keeps its file list and decodes an image when it is looked at (`LazyPixels`), so a
+    folder of 20,000 images opens in seconds."""
     from advinspect.core.data import collect_images
     from advinspect.core.data import load_images as load
+    from advinspect.core.data.lazy import LazyPixels
 
     items = collect_images(sources, spec)
     if not items:
         raise AdvInspectError(f"no images found in {', '.join(sources)}")
+    if len(items) > EAGER_IMAGES:
+        labels = np.asarray([-1 if i.label is None else i.label for i in items], np.int64)
+        return Images(LazyPixels(items, spec), labels, [i.name for i in items], [str(i.path) for i in items])
     batch = load(items, spec, progress=progress, cancel=cancel)
     if not len(batch):
         detail = batch.errors[0] if batch.errors else "cancelled"
@@ -90,9 +108,27 @@ def load_images(spec: Any, sources: list[str], *, progress: Progress, cancel: Ca
 
 
 def images_with_predictions(clf: Any, sources: list[str], *, progress: Progress,
-                            cancel: CancelToken) -> tuple[Images, np.ndarray]:
+                            cancel: CancelToken) -> tuple[Images, np.ndarray | None]:
+    """The images and their predictions; None for a lazy set, predicted in the background."""
     images = load_images(clf.spec, sources, progress=progress, cancel=cancel)
-    return images, predict(clf, images, progress=progress, cancel=cancel)
+    return images, None if is_lazy(images) else predict(clf, images, progress=progress, cancel=cancel)
+
+
+def predict_streamed(clf: Any, images: Images, *, progress: Progress, cancel: CancelToken) -> np.ndarray:
+    """Class probabilities of a lazy set, decoded and scored one chunk at a time, so memory is
+    bounded by the chunk, not the folder."""
+    import torch
+
+    from advinspect.core.tasks.base import probabilities
+
+    n = len(images)
+    parts: list[np.ndarray] = []
+    for start in range(0, n, PREDICT_CHUNK):
+        if cancel.cancelled:
+            raise AdvInspectError("prediction cancelled: the images are listed without predictions")
+        parts.append(probabilities(clf, torch.from_numpy(images.x[start:start + PREDICT_CHUNK])))
+        progress(min(n, start + PREDICT_CHUNK), n, "predicting")
+    return np.concatenate(parts) if parts else np.zeros((0, clf.num_classes), np.float32)
 
 
 def predict(clf: Any, images: Images, *, progress: Progress, cancel: CancelToken) -> np.ndarray:

@@ -160,7 +160,6 @@ class AttackContext:
         self._cancel = cancel
         self.seed = seed
         self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.cpu_generator = torch.Generator().manual_seed(seed)
         self.total_steps = max(1, total_steps)
         self.n_total = n_total
         self.batch_offset = 0  # samples done in earlier batches

@@ -21,14 +21,19 @@ import torch
 
 from advinspect.core.attacks.base import Attack, AttackContext, BatchOutput, param
 from advinspect.core.attacks.registry import register
+from advinspect.core.attacks.seeding import SampleRandom
 from advinspect.core.models.base import Classifier
 
 _EVAL_ELEMENTS = 1 << 24  # float32 elements per logits call (~64 MB) for large query batches
+_EVAL_ROWS = 1024  # and rows: exported models bound their batch (the demo's .pt2 takes at most 4096)
+# Rows a HopSkipJump gradient chunk is sized for: a fixed number, so the chunk length (and thus
+# every sample's random draws) does not depend on the batch; larger batches use more memory.
+_GRADIENT_ROWS = 128
 
 
 def chunked_logits(clf: Classifier, images: torch.Tensor) -> torch.Tensor:
     """Logits of many images in chunks that bound memory; the caller holds `no_grad`."""
-    step = max(1, _EVAL_ELEMENTS // max(1, images[0].numel())) if len(images) else 1
+    step = min(_EVAL_ROWS, max(1, _EVAL_ELEMENTS // max(1, images[0].numel()))) if len(images) else 1
     parts = [clf.logits(images[i : i + step]).float() for i in range(0, len(images), step)]
     return torch.cat(parts) if parts else torch.empty(0, clf.num_classes, device=images.device)
 
@@ -70,20 +75,17 @@ def square_fraction(p_init: float, it: int, n_iters: int) -> float:
     return p_init / 2**halvings
 
 
-def _window_masks(n: int, s: int, h: int, w: int, gen: torch.Generator,
+def _window_masks(n: int, s: int, h: int, w: int, u: torch.Tensor,
                   device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random s×s windows, one per sample: (row mask (n, h), col mask (n, w), row0, col0)."""
-    r0 = torch.randint(0, h - s + 1, (n,), generator=gen, device=device)
-    c0 = torch.randint(0, w - s + 1, (n,), generator=gen, device=device)
+    """Random s×s windows, one per sample, placed by uniforms u (n, 2): (row mask (n, h), col
+    mask (n, w), row0, col0)."""
+    r0 = (u[:, 0] * (h - s + 1)).long().clamp(0, h - s)
+    c0 = (u[:, 1] * (w - s + 1)).long().clamp(0, w - s)
     rows = torch.arange(h, device=device).view(1, -1)
     cols = torch.arange(w, device=device).view(1, -1)
     rmask = (rows >= r0.view(-1, 1)) & (rows < r0.view(-1, 1) + s)
     cmask = (cols >= c0.view(-1, 1)) & (cols < c0.view(-1, 1) + s)
     return rmask, cmask, r0, c0
-
-
-def _random_sign(shape: tuple[int, ...], gen: torch.Generator, device: torch.device) -> torch.Tensor:
-    return torch.randint(0, 2, shape, generator=gen, device=device).float() * 2 - 1
 
 
 def pseudo_gaussian(h: int, w: int, device: torch.device) -> torch.Tensor:
@@ -134,31 +136,32 @@ class Square(Attack):
     def total_steps(self) -> int:
         return self.params.n_queries
 
-    def _init(self, x: torch.Tensor, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
+    def _init(self, x: torch.Tensor, lo: float, hi: float, rng: SampleRandom) -> torch.Tensor:
         """Linf: vertical stripes of ±eps (one sign per channel and column). L2: a grid of
         ±η tiles (one sign per tile and channel) scaled to norm eps."""
         n, c, h, w = x.shape
         eps = self.params.eps
         if self.params.norm == "linf":
-            delta = eps * _random_sign((n, c, 1, w), gen, x.device).expand(n, c, h, w)
+            delta = eps * rng.sign((n, c, 1, w)).expand(n, c, h, w)
             return (x + delta).clamp(lo, hi)
         tile = max(1, h // 5)
         shape = pseudo_gaussian(tile, tile, x.device)
         reps_h, reps_w = math.ceil(h / tile), math.ceil(w / tile)
-        signs = _random_sign((n, c, reps_h, reps_w), gen, x.device)
+        signs = rng.sign((n, c, reps_h, reps_w))
         delta = (signs.repeat_interleave(tile, 2).repeat_interleave(tile, 3)
                  * shape.repeat(reps_h, reps_w))[..., :h, :w]
         delta = delta * eps / _view(delta.flatten(1).norm(dim=1).clamp_min(1e-12), 4)
         return (x + delta).clamp(lo, hi)
 
     def _propose_linf(self, x: torch.Tensor, xa: torch.Tensor, s: int, lo: float, hi: float,
-                      gen: torch.Generator) -> torch.Tensor:
+                      rng: SampleRandom) -> torch.Tensor:
         """Set one s×s window to ±eps per channel; resample signs where nothing would change."""
         n, c, h, w = x.shape
         eps = self.params.eps
-        rmask, cmask, _, _ = _window_masks(n, s, h, w, gen, x.device)
+        u = rng.rand((n, 2 + c))  # one draw per sample and step: the window, then its signs
+        rmask, cmask, _, _ = _window_masks(n, s, h, w, u[:, :2], x.device)
         mask = (rmask.unsqueeze(2) & cmask.unsqueeze(1)).unsqueeze(1)  # (n, 1, h, w)
-        signs = _random_sign((n, c, 1, 1), gen, x.device)
+        signs = (u[:, 2:] < 0.5).float().mul(2).sub(1).view(n, c, 1, 1)
         for _ in range(10):
             candidate = torch.where(mask, (x + eps * signs).clamp(lo, hi), xa)
             same = (candidate == xa).flatten(1).all(1)
@@ -168,19 +171,20 @@ class Square(Attack):
         return candidate
 
     def _propose_l2(self, x: torch.Tensor, xa: torch.Tensor, s: int, lo: float, hi: float,
-                    gen: torch.Generator) -> torch.Tensor:
+                    rng: SampleRandom) -> torch.Tensor:
         """Move the perturbation's mass in two windows W1 ∪ W2 into W1 along old direction + ±η,
         keeping the total L2 norm at eps (Algorithm 3 of the paper), then clip to the range."""
         n, c, h, w = x.shape
         eps = self.params.eps
         delta = xa - x
-        r1, c1m, r0, c0 = _window_masks(n, s, h, w, gen, x.device)
-        r2, c2m, _, _ = _window_masks(n, s, h, w, gen, x.device)
+        u = rng.rand((n, 5 + c))  # one draw per sample and step: two windows, a transpose, signs
+        r1, c1m, r0, c0 = _window_masks(n, s, h, w, u[:, 0:2], x.device)
+        r2, c2m, _, _ = _window_masks(n, s, h, w, u[:, 2:4], x.device)
         w1 = (r1.unsqueeze(2) & c1m.unsqueeze(1)).unsqueeze(1).float()
         w2 = (r2.unsqueeze(2) & c2m.unsqueeze(1)).unsqueeze(1).float()
         union = torch.maximum(w1, w2)
         eta = square_l2_shape(s, x.device).expand(n, s, s)
-        transpose = torch.rand(n, generator=gen, device=x.device) < 0.5
+        transpose = u[:, 4] < 0.5
         eta = torch.where(_view(transpose, 3), eta.transpose(1, 2), eta)
         eta_full = _place(eta, r0, c0, r1, c1m).unsqueeze(1)  # (n, 1, h, w), unit norm
         unused = (eps**2 - delta.flatten(1).pow(2).sum(1)).clamp_min(0)  # (n,)
@@ -188,7 +192,7 @@ class Square(Attack):
         available = (union_norm2 + _view(unused, 2) / c).sqrt()  # (n, c)
         old = delta * w1
         old_norm = old.pow(2).sum((2, 3), keepdim=True).sqrt()
-        direction = old / old_norm.clamp_min(1e-12) + _random_sign((n, c, 1, 1), gen, x.device) * eta_full
+        direction = old / old_norm.clamp_min(1e-12) + (u[:, 5:] < 0.5).float().mul(2).sub(1).view(n, c, 1, 1) * eta_full
         direction = direction * w1
         direction = direction / direction.pow(2).sum((2, 3), keepdim=True).sqrt().clamp_min(1e-12)
         new_delta = delta * (1 - union) + direction * available.view(n, c, 1, 1)
@@ -214,11 +218,11 @@ class Square(Attack):
         p = self.params
         lo, hi = clf.spec.value_range
         n, c, h, w = x.shape
-        gen = ctx.generator
+        rng = ctx.samples  # per-sample streams: the same numbers for any batch size or shard
         queries = torch.zeros(n, dtype=torch.long, device=x.device)
         iterations = torch.zeros(n, dtype=torch.long, device=x.device)
         with torch.no_grad():
-            x_best = self._init(x, lo, hi, gen)
+            x_best = self._init(x, lo, hi, rng)
             loss = margin_loss(chunked_logits(clf, x_best), y, target)
             queries += 1
             n_iters = p.n_queries - 1
@@ -230,7 +234,7 @@ class Square(Attack):
                 xs, xa = x[active], x_best[active]
                 ta = target[active] if target is not None else None
                 propose = self._propose_linf if p.norm == "linf" else self._propose_l2
-                candidate = propose(xs, xa, s, lo, hi, gen)
+                candidate = propose(xs, xa, s, lo, hi, rng.subset(active))
                 new_loss = margin_loss(chunked_logits(clf, candidate), y[active], ta)
                 better = new_loss < loss[active]
                 x_best[active] = torch.where(_view(better, 4), candidate, xa)
@@ -309,9 +313,11 @@ class HopSkipJump(Attack):
     def _theta(self, d: int) -> float:
         return self.params.gamma / (d**1.5 if self.params.norm == "l2" else d**2)
 
-    def _initial(self, clf, x, y, budget: _Budget, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def _initial(self, clf, x, y, budget: _Budget, rng: SampleRandom) -> tuple[torch.Tensor, torch.Tensor]:
         """A misclassified start per sample: the image itself if already misclassified, else
-        uniform noise, else another image of the batch; (x_init, found)."""
+        uniform noise from the sample's own stream; (x_init, found). No fallback on the batch's
+        other images: a start borrowed from a neighbour would make a sample's result depend on
+        the batch size and the number of shards."""
         lo, hi = clf.spec.value_range
         n = len(x)
         all_idx = torch.arange(n, device=x.device)
@@ -322,18 +328,10 @@ class HopSkipJump(Attack):
             todo = all_idx[~found & (budget.left(all_idx) > 0)]
             if len(todo) == 0:
                 break
-            noise = lo + (hi - lo) * torch.rand(x[todo].shape, generator=gen, device=x.device)
+            noise = lo + (hi - lo) * rng.rand(x[todo].shape, rows=todo)
             hit = self._adversarial(clf, noise, y[todo])
             budget.charge(todo)
             x_init[todo[hit]], found[todo[hit]] = noise[hit], True
-        for shift in range(1, min(n, 11)):  # fall back on the batch's other images
-            todo = all_idx[~found & (budget.left(all_idx) > 0)]
-            if len(todo) == 0:
-                break
-            other = x[(todo + shift) % n]
-            hit = self._adversarial(clf, other, y[todo])
-            budget.charge(todo)
-            x_init[todo[hit]], found[todo[hit]] = other[hit], True
         return x_init, found
 
     def _binary_search(self, clf, x, xa, y, idx, budget: _Budget, theta: float) -> torch.Tensor:
@@ -354,11 +352,14 @@ class HopSkipJump(Attack):
         return self._toward(x, xa, high)
 
     def _gradient(self, clf, xb, y, idx, budget: _Budget, evals: int, delta: torch.Tensor,
-                  gen: torch.Generator) -> torch.Tensor:
+                  rng: SampleRandom) -> torch.Tensor:
         """Monte-Carlo estimate of the boundary normal at xb (pointing to the adversarial side)
-        from `evals` label queries per sample, with the mean label as a baseline.
+        from `evals` label queries per sample, with the mean label as a baseline; `rng` holds the
+        streams of xb's rows.
 
-        Accumulates sums per chunk, so memory stays bounded whatever the number of evals.
+        Accumulates sums per chunk, so memory stays bounded whatever the number of evals. The
+        chunk length depends on the image size only, never on the batch, and a sample draws
+        only while it has queries left: its directions are then the same for any batch size.
         """
         lo, hi = clf.spec.value_range
         n = len(xb)
@@ -366,18 +367,18 @@ class HopSkipJump(Attack):
         sum_phi_u = torch.zeros_like(xb)
         sum_u = torch.zeros_like(xb)
         sum_phi = torch.zeros(n, device=xb.device)
-        per_chunk = max(1, _EVAL_ELEMENTS // max(1, xb[0].numel() * n))
+        per_chunk = max(1, _EVAL_ELEMENTS // max(1, xb[0].numel() * _GRADIENT_ROWS))
         for start in range(0, evals, per_chunk):
             k = min(per_chunk, evals - start)
-            shape = (n, k, *xb.shape[1:])
-            if self.params.norm == "l2":
-                u = torch.randn(shape, generator=gen, device=xb.device)
-            else:
-                u = torch.rand(shape, generator=gen, device=xb.device) * 2 - 1
+            drawing = (count > start).nonzero().flatten()
+            if len(drawing) == 0:
+                break
+            shape = (len(drawing), k, *xb.shape[1:])
+            drawn = rng.randn(shape, rows=drawing) if self.params.norm == "l2" else rng.rand(shape, rows=drawing) * 2 - 1
+            u = torch.zeros((n, k, *xb.shape[1:]), device=xb.device)
+            u[drawing] = drawn
             u = u / u.flatten(2).norm(dim=2).clamp_min(1e-12).view(n, k, *([1] * (xb.ndim - 1)))
             used = (start + torch.arange(k, device=xb.device)).view(1, -1) < count.view(-1, 1)
-            if not used.any():
-                break
             d = delta.view(n, 1, *([1] * (xb.ndim - 1)))
             pert = (xb.unsqueeze(1) + d * u).clamp(lo, hi)
             u_eff = (pert - xb.unsqueeze(1)) / d  # the direction actually taken after clipping
@@ -425,11 +426,11 @@ class HopSkipJump(Attack):
         n = len(x)
         d = x[0].numel()
         theta = self._theta(d)
-        gen = ctx.generator
+        rng = ctx.samples  # per-sample streams: the same numbers for any batch size or shard
         budget = _Budget(n, p.max_queries, x.device)
         iterations = torch.zeros(n, dtype=torch.long, device=x.device)
         with torch.no_grad():
-            x_init, found = self._initial(clf, x, y, budget, gen)
+            x_init, found = self._initial(clf, x, y, budget, rng)
             all_idx = torch.arange(n, device=x.device)
             idx = all_idx[found & (x_init != x).flatten(1).any(1)]  # misclassified already: done
             xb = self._binary_search(clf, x[idx], x_init[idx], y[idx], idx, budget, theta)
@@ -447,7 +448,7 @@ class HopSkipJump(Attack):
                 delta = (math.sqrt(d) if p.norm == "l2" else d) * theta * dist
                 delta = delta.clamp_min(1e-6 * (hi - lo))
                 evals = min(int(p.init_evals * math.sqrt(t)), p.max_evals)
-                v = self._gradient(clf, xb, y0, idx, budget, evals, delta, gen)
+                v = self._gradient(clf, xb, y0, idx, budget, evals, delta, rng.subset(idx))
                 xs = self._step(clf, x0, xb, v, y0, idx, budget, t, lo, hi)
                 xb = self._binary_search(clf, x0, xs, y0, idx, budget, theta)
                 new_dist = self._distance(xb, x0)

@@ -17,6 +17,7 @@ import torch
 
 from advinspect.core.attacks.base import Attack, AttackContext, BatchOutput, param
 from advinspect.core.attacks.registry import register
+from advinspect.core.attacks.seeding import SampleRandom
 from advinspect.core.models.base import Classifier
 
 # Images per logits call when evaluating populations: bounds memory on large inputs.
@@ -71,18 +72,18 @@ def score_candidates(clf: Classifier, x: torch.Tensor, owner: torch.Tensor, cand
     return torch.cat(fitness), torch.cat(success)
 
 
-def distinct_partners(n: int, pop: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+def distinct_partners(n: int, pop: int, rng: SampleRandom, device: torch.device) -> torch.Tensor:
     """(n, pop, 3) indices r1, r2, r3: distinct from each other and from the member itself.
 
     Three distinct offsets from 1..pop-1 added to the member's own index, modulo pop: no
-    rejection loop, one draw per offset.
+    rejection loop, one draw per offset; row i draws from the stream of `rng`'s row i.
     """
     shape = (n, pop)
-    o1 = torch.randint(1, pop, shape, generator=gen, device=device)
-    o2 = torch.randint(1, pop - 1, shape, generator=gen, device=device)
+    o1 = rng.randint(1, pop, shape).to(device)
+    o2 = rng.randint(1, pop - 1, shape).to(device)
     o2 = o2 + (o2 >= o1).long()
     low, high = torch.minimum(o1, o2), torch.maximum(o1, o2)
-    o3 = torch.randint(1, pop - 2, shape, generator=gen, device=device)
+    o3 = rng.randint(1, pop - 2, shape).to(device)
     o3 = o3 + (o3 >= low).long()
     o3 = o3 + (o3 >= high).long()
     own = torch.arange(pop, device=device).view(1, pop, 1)
@@ -122,9 +123,9 @@ class OnePixel(Attack):
         lo, hi = clf.spec.value_range
         lower, upper = self._bounds(x, lo, hi)
         pop, k, dim = p.popsize, p.pixels, 2 + c
-        gen = ctx.generator
+        rng = ctx.samples  # per-sample streams: the same numbers for any batch size or shard
         with torch.no_grad():
-            population = lower + torch.rand((n, pop, k, dim), generator=gen, device=x.device) * (upper - lower)
+            population = lower + rng.rand((n, pop, k, dim)) * (upper - lower)
             owner = torch.arange(n, device=x.device).repeat_interleave(pop)
             fit, hit = score_candidates(clf, x, owner, population.view(-1, k, dim), y, target)
             fitness, hits = fit.view(n, pop), hit.view(n, pop)
@@ -137,7 +138,7 @@ class OnePixel(Attack):
                 if len(active) == 0:
                     break
                 sub = population[active]
-                partners = distinct_partners(len(active), pop, gen, x.device)
+                partners = distinct_partners(len(active), pop, rng.subset(active), x.device)
                 a, b, d = (_gather_members(sub, partners[..., i]) for i in range(3))
                 trial = torch.max(torch.min(a + p.mutation * (b - d), upper), lower)
                 owner = active.repeat_interleave(pop)
@@ -162,7 +163,8 @@ class OnePixel(Attack):
 
     @staticmethod
     def _best(population: torch.Tensor, fitness: torch.Tensor, hits: torch.Tensor) -> torch.Tensor:
-        """Per sample: the fittest successful candidate if any, else the fittest one."""
-        ranked = torch.where(hits, fitness - fitness.abs().max() - 1.0, fitness)
+        """Per sample: the fittest successful candidate if any, else the fittest one. The shift
+        that ranks successes first is per row, so a sample's pick does not depend on its batch."""
+        ranked = torch.where(hits, fitness - fitness.abs().amax(1, keepdim=True) - 1.0, fitness)
         index = ranked.argmin(1)
         return population[torch.arange(len(population), device=population.device), index]

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from functools import lru_cache
 
 import numpy as np
 import torch
 
 
+@lru_cache(maxsize=1 << 16)  # the hash streams need a sample's key at every draw (Square: every step)
 def sample_seed(seed: int, index: int) -> int:
     """A 63-bit seed for one sample, mixed (SplitMix64-like) so neighbouring indices and
     neighbouring run seeds give unrelated streams."""
@@ -48,46 +49,56 @@ def counter_uniform(keys: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
     return (h >> 8).to(torch.float32) * (1.0 / (1 << 24))
 
 
+_SMALL_DRAW = 4096  # per-row values up to which the CPU also draws from the hash (one batch call)
+
+
 class SampleRandom:
     """Random tensors whose row i comes from sample i's own stream, seeded from (run seed,
     global sample index) and continued draw after draw: the same numbers for every batch
-    layout and shard count. On the CPU each sample has a torch generator (created on first
-    use, so attacks without randomness pay nothing); on a GPU the whole batch is drawn at once
-    from a counter-based hash (`counter_uniform`): per-sample generators there cost a 224x224
-    PGD-40 run on an H100 an eighth of its time (0.5 s of 3.95 s for 512 images), drawing on
-    the CPU and copying a fifth. A CPU and a GPU therefore give different streams."""
+    layout and shard count.
+
+    Two kinds of stream, chosen by the draw alone (device and values per row), so a sample
+    always meets the same one:
+    - a counter-based hash (`counter_uniform`), the whole batch in a few elementwise kernels:
+      on a GPU always (per-sample generators there cost a 224x224 PGD-40 run on an H100 an
+      eighth of its time, 0.5 s of 3.95 s for 512 images; drawing on the CPU and copying, a
+      fifth), and on the CPU for small draws (Square's window positions and signs: a Python
+      loop over per-sample generators made it 1.45x slower);
+    - a torch generator per sample for large draws on the CPU (random starts of big images),
+      where the hash's integer arithmetic is slower than the generator.
+    A CPU and a GPU therefore give different random starts."""
 
     def __init__(self, seed: int, index: Sequence[int] | np.ndarray, device: torch.device | str = "cpu",
-                 state: dict[int, Any] | None = None) -> None:
+                 state: tuple[dict[int, torch.Generator], dict[int, int]] | None = None) -> None:
         self.seed = int(seed)
         self.index = np.asarray(index, dtype=np.int64)
         self.device = torch.device(device)
-        # by global index, shared with subsets: a CPU generator, or a GPU stream's counter
-        self._state: dict[int, Any] = {} if state is None else state
-        self.counter_based = self.device.type != "cpu"  # the hash on a GPU (tests set it on the CPU)
+        # by global index, shared with subsets: CPU generators, and the hash streams' counters
+        self._generators, self._offsets = ({}, {}) if state is None else state
+        self.counter_based = self.device.type != "cpu"  # the hash for every draw (tests set it on the CPU)
 
     def subset(self, rows: torch.Tensor | Sequence[int]) -> SampleRandom:
         """The same streams seen through batch rows `rows` (a restart over the samples still
         robust): row j of a draw continues the stream of batch row rows[j]."""
         picked = self.index[np.asarray(torch.as_tensor(rows).cpu().flatten().tolist(), dtype=np.int64)]
-        sub = SampleRandom(self.seed, picked, self.device, self._state)
+        sub = SampleRandom(self.seed, picked, self.device, (self._generators, self._offsets))
         sub.counter_based = self.counter_based
         return sub
 
     def _generator(self, row: int) -> torch.Generator:
         key = int(self.index[row])
-        gen = self._state.get(key)
+        gen = self._generators.get(key)
         if gen is None:
-            gen = self._state[key] = torch.Generator().manual_seed(sample_seed(self.seed, key))
+            gen = self._generators[key] = torch.Generator().manual_seed(sample_seed(self.seed, key))
         return gen
 
     def _uniform(self, rows_list: list[int], per_row: int, calls: int) -> torch.Tensor:
-        """`calls` blocks of `per_row` uniforms per row from the counter streams: (calls, rows, per_row)."""
+        """`calls` blocks of `per_row` uniforms per row from the hash streams: (calls, rows, per_row)."""
         keys, offsets = [], []
         for r in rows_list:
             key = int(self.index[r])
-            offset = self._state.get(key, 0)
-            self._state[key] = offset + calls * per_row
+            offset = self._offsets.get(key, 0)
+            self._offsets[key] = offset + calls * per_row
             keys.append(sample_seed(self.seed, key))
             offsets.append(offset)
         keys_t = torch.tensor(keys, dtype=torch.int64, device=self.device)
@@ -96,13 +107,21 @@ class SampleRandom:
         u = counter_uniform(keys_t, start + steps)
         return u.view(len(rows_list), calls, per_row).transpose(0, 1)
 
-    def _draw(self, kind: str, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None) -> torch.Tensor:
+    def _rows(self, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None) -> list[int]:
         rows_list = list(range(shape[0])) if rows is None else [int(r) for r in torch.as_tensor(rows).flatten().tolist()]
         if len(rows_list) != shape[0]:
             raise ValueError(f"{len(rows_list)} rows for a draw of {shape[0]}")
+        return rows_list
+
+    def _hashed(self, shape: Sequence[int]) -> bool:
+        return self.counter_based or int(np.prod(shape[1:], dtype=np.int64)) <= _SMALL_DRAW
+
+    def _draw(self, kind: str, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None) -> torch.Tensor:
+        """Uniform ("rand") or standard normal ("randn") floats of `shape`."""
+        rows_list = self._rows(shape, rows)
         if not rows_list:
             return torch.empty(tuple(shape), device=self.device)
-        if self.counter_based:
+        if self._hashed(shape):
             per_row = int(np.prod(shape[1:], dtype=np.int64))
             if kind == "rand":
                 return self._uniform(rows_list, per_row, 1)[0].reshape(tuple(shape))
@@ -111,12 +130,29 @@ class SampleRandom:
             return (radius * torch.cos(2 * math.pi * u2)).reshape(tuple(shape))
         draw = torch.rand if kind == "rand" else torch.randn
         parts = [draw(tuple(shape[1:]), generator=self._generator(r)) for r in rows_list]
-        return torch.stack(parts)
+        return torch.stack(parts).to(self.device)
 
     def rand(self, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
-        """Uniform [0, 1) of `shape`; row j from the generator of batch row `rows[j]` (default j)."""
+        """Uniform [0, 1) of `shape`; row j from the stream of batch row `rows[j]` (default j)."""
         return self._draw("rand", shape, rows)
 
     def randn(self, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
-        """Standard normal of `shape`, one generator per row as in `rand`."""
+        """Standard normal of `shape`, one stream per row as in `rand`."""
         return self._draw("randn", shape, rows)
+
+    def randint(self, low: int, high: int, shape: Sequence[int],
+                rows: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
+        """Integers in [low, high) of `shape` (int64), one stream per row as in `rand`."""
+        low, high = int(low), int(high)
+        rows_list = self._rows(shape, rows)
+        if not rows_list:
+            return torch.empty(tuple(shape), dtype=torch.int64, device=self.device)
+        if self._hashed(shape):  # 24-bit uniforms: a bias below 2**-24 * (high - low)
+            u = self._draw("rand", shape, rows)
+            return (low + (u.double() * (high - low)).floor().long()).clamp_(max=high - 1)
+        parts = [torch.randint(low, high, tuple(shape[1:]), generator=self._generator(r)) for r in rows_list]
+        return torch.stack(parts).to(self.device)
+
+    def sign(self, shape: Sequence[int], rows: torch.Tensor | Sequence[int] | None = None) -> torch.Tensor:
+        """±1.0 of `shape`, one stream per row as in `rand`."""
+        return self.randint(0, 2, shape, rows).float() * 2 - 1

@@ -53,7 +53,9 @@ class Images:
     def tensor(self) -> Any:
         import torch
 
-        return torch.as_tensor(np.ascontiguousarray(self.x) if isinstance(self.x, np.ndarray) else self.x).float()
+        if isinstance(self.x, torch.Tensor):
+            return self.x.float()
+        return torch.as_tensor(np.ascontiguousarray(np.asarray(self.x))).float()  # numpy, or lazy pixels
 
     def labels_tensor(self) -> Any:
         import torch
@@ -62,7 +64,12 @@ class Images:
 
     def subset(self, indices: Any) -> Images:
         indices = np.asarray(indices, dtype=np.int64)
-        x = self.x[indices] if isinstance(self.x, np.ndarray) else self.x[__import__("torch").as_tensor(indices)]
+        if isinstance(self.x, np.ndarray):
+            x = self.x[indices]
+        elif hasattr(self.x, "subset"):  # lazy pixels stay undecoded
+            x = self.x.subset(indices)
+        else:
+            x = self.x[__import__("torch").as_tensor(indices)]
         return Images(x, self.labels[indices], [self.names[i] for i in indices],
                       [self.paths[i] for i in indices] if self.paths else [], self.index[indices])
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from advinspect.core.defenses.training_config import TrainingConfig
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 
@@ -80,7 +82,8 @@ def run(inputs: Inputs, config: TrainingConfig, *, progress: Progress = NO_PROGR
         start = start or DEMO_ARCH
         spec = spec or ModelSpec(input_shape=(1, 32, 32), mean=(0.5,), std=(0.5,), labels=tuple("0123456789"))
     else:
-        x, y = torch.as_tensor(x), torch.as_tensor(y).long()
+        x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+        y = torch.as_tensor(y).long()  # x: a tensor, numpy, or the GUI's lazily decoded pixels
     if inputs.limit is not None:
         x, y = x[: inputs.limit], y[: inputs.limit]
     if spec is None and hasattr(start, "spec"):

@@ -9,6 +9,7 @@ import torch
 
 from advinspect.core.attacks import get_attack
 from advinspect.core.attacks.pixel import distinct_partners
+from advinspect.core.attacks.seeding import SampleRandom
 from advinspect.core.jobs import CancelToken, Progress
 from advinspect.core.models import ModelSpec
 from advinspect.core.models.torch_backend import TorchClassifier
@@ -19,7 +20,7 @@ def _onepixel(**values):
 
 
 def test_partners_are_distinct_from_each_other_and_from_self():
-    partners = distinct_partners(50, 5, torch.Generator().manual_seed(0), torch.device("cpu"))
+    partners = distinct_partners(50, 5, SampleRandom(0, range(50)), torch.device("cpu"))
     own = torch.arange(5).view(1, 5, 1)
     assert (partners != own).all()
     r1, r2, r3 = partners.unbind(2)
