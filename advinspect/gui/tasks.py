@@ -78,9 +78,7 @@ def open_model(path: str | Path | None, sources: list[str], *, device: str = "au
 def is_lazy(images: Images) -> bool:
     """Whether the pixels are decoded on demand (a large folder): predictions then follow in
     the background (`predict_streamed`)."""
-    from advinspect.core.data.lazy import LazyPixels
-
-    return isinstance(images.x, LazyPixels)
+    return images.on_demand
 
 
 def load_images(spec: Any, sources: list[str], *, progress: Progress, cancel: CancelToken) -> Images:

@@ -121,7 +121,7 @@ class AutoAttack(Attack):
         result = super().run(clf, x, y, **kwargs)
         stages = self.stages()
         # the engine's re-prediction is the truth: a sample it finds robust was broken by nobody
-        broken = np.where(result.adv_pred != result.labels, self._broken_by, "")
+        broken = np.where(result.adv_pred != result.labels, self._broken_by[:result.n], "")  # a cancel may cut n
         broken = np.where(result.clean_pred != result.labels, "clean", broken)
         rows: list[dict[str, Any]] = []
         robust = result.clean_correct.copy()

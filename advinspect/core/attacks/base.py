@@ -18,7 +18,8 @@ import torch
 
 from advinspect.core.attacks.ops import l2_normalize, project_l2, project_linf
 from advinspect.core.attacks.seeding import SampleRandom
-from advinspect.core.errors import AdvInspectError, GradientsUnavailableError
+from advinspect.core.data.spill import disk_array
+from advinspect.core.errors import AdvInspectError, CancelledError, GradientsUnavailableError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.models.base import Classifier
 from advinspect.core.params import build_params, param, parse_number, validate_params
@@ -283,11 +284,18 @@ class Attack:
         """Attack every sample of `x` (N, C, H, W). `y` holds true labels (-1 or None: unknown,
         then success means the prediction changed). `index` holds each sample's global index
         (default 0..N-1): with the seed it seeds the sample's randomness. A cancelled run
-        returns what it has."""
+        returns what it has.
+
+        `x` may also be an array-like decoded on demand (a large folder's `LazyPixels`): it is
+        then read batch by batch, the adversarials go to a disk-backed array, and a cancel
+        returns only the batches it reached (no pass over the rest of the set)."""
         started = time.perf_counter()
         self.check_applicable(clf, target is not None)
         n = len(x)
-        x = x.float()
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(x)
+        if isinstance(x, torch.Tensor):
+            x = x.float()
         labels_known = y is not None and len(y) == n and bool((y >= 0).all())
         if target is not None:
             target = target.long().cpu()
@@ -305,7 +313,7 @@ class Attack:
             stop = min(n, start + batch_size)
             ctx.batch_offset, ctx.batch_size = start, stop - start
             ctx.samples = SampleRandom(seed, index[start:stop], clf.device)
-            xb = x[start:stop].to(clf.device)
+            xb = _rows(x, start, stop).to(clf.device)
             try:
                 clean = clf.logits_batched(xb, len(xb)).float()
                 yb, tb = self._goals(clean, y[start:stop] if labels_known else None,
@@ -327,6 +335,11 @@ class Attack:
                 continue
             rows.completed[start:stop] = not cancel.cancelled
             start = stop
+        if start < n and rows.on_disk:  # cancelled on a set read on demand: the batches reached only
+            if start == 0:
+                raise CancelledError(f"{self.name} cancelled before the first batch finished: nothing to show")
+            rows.truncate(start)
+            n = start
         while start < n:  # cancelled: the samples left keep their clean image (marked not completed)
             stop = min(n, start + batch_size)
             xb = x[start:stop].to(clf.device)
@@ -369,7 +382,7 @@ class Attack:
         return AttackResult(
             attack=self.name,
             params=dataclasses.asdict(self.params),
-            x_adv=rows.x_adv.numpy(),
+            x_adv=rows.disk if rows.disk is not None else rows.x_adv.numpy(),  # the memmap itself, kept
             labels=labels.numpy(),
             labels_known=labels_known,
             target=None if target is None else target.numpy(),
@@ -403,6 +416,14 @@ class Attack:
         return pred == target if target is not None else pred != labels
 
 
+def _rows(x: Any, start: int, stop: int) -> torch.Tensor:
+    """Samples [start, stop) as a float tensor: a slice of a tensor, or decoded now from an
+    array-like read on demand."""
+    if isinstance(x, torch.Tensor):
+        return x[start:stop]
+    return torch.from_numpy(np.ascontiguousarray(x[start:stop], dtype=np.float32))
+
+
 def predictions(logits: torch.Tensor) -> torch.Tensor:
     """argmax per row, with NaN never winning (an all-NaN row predicts class 0)."""
     return logits.nan_to_num(nan=float("-inf")).argmax(1)
@@ -418,9 +439,13 @@ class _Outcome:
     while it is there: only small rows and the adversarial images cross to the CPU, and no
     whole-set pass runs after the attack."""
 
-    def __init__(self, n: int, x: torch.Tensor, *, targeted: bool) -> None:
+    def __init__(self, n: int, x: Any, *, targeted: bool) -> None:
         self.n = n
-        self.x_adv = torch.empty_like(x)  # every row is stored: attacked, or clean after a cancel
+        # every row is stored: attacked, or clean after a cancel; an input read on demand (too
+        # large to hold) gets a disk-backed array, so memory stays bounded by the batch
+        self.on_disk = not isinstance(x, torch.Tensor)
+        self.disk = disk_array((n, *tuple(x.shape[1:]))) if self.on_disk else None
+        self.x_adv = torch.from_numpy(self.disk) if self.disk is not None else torch.empty_like(x)
         self.device: Any = "cpu"
         self.clean_logits: torch.Tensor = torch.empty(0)
         self.labels = torch.zeros(n, dtype=torch.long)
@@ -430,6 +455,15 @@ class _Outcome:
         self.iterations = torch.zeros(n, dtype=torch.long)
         self.queries = torch.zeros(n, dtype=torch.long)
         self.completed = torch.zeros(n, dtype=torch.bool)
+
+    def truncate(self, n: int) -> None:
+        """Keep the first n rows only (a cancelled run over a set read on demand)."""
+        self.n = n
+        for name in ("disk", "x_adv", "clean_logits", "adv_logits", "q_logits", "labels", "target", "linf", "l2", "l1",
+                     "l0", "iterations", "queries", "completed"):
+            value = getattr(self, name, None)
+            if value is not None and len(value):
+                setattr(self, name, value[:n])
 
     def store(self, clf: Classifier, start: int, xb: torch.Tensor, xa: torch.Tensor, clean: torch.Tensor,
               labels: torch.Tensor, target: torch.Tensor | None, out: BatchOutput | None) -> None:
@@ -548,5 +582,9 @@ def margin_success(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor |
     return pred == target if target is not None else pred != y
 
 
-def least_likely_targets(clf: Classifier, x: torch.Tensor) -> torch.Tensor:
-    return clf.logits_batched(x).argmin(1).cpu()
+def least_likely_targets(clf: Classifier, x: Any, chunk: int = 256) -> torch.Tensor:
+    """Each sample's least likely class; an array-like read on demand is read a chunk at a time."""
+    if isinstance(x, torch.Tensor):
+        return clf.logits_batched(x).argmin(1).cpu()
+    parts = [clf.logits_batched(_rows(x, a, min(len(x), a + chunk))).argmin(1).cpu() for a in range(0, len(x), chunk)]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)

@@ -9,6 +9,7 @@ really needs every pixel (`np.asarray(pixels)`) still gets them, decoded then.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ import numpy as np
 
 from advinspect.core.data.datasets import ImageItem
 from advinspect.core.data.images import load_image
-from advinspect.core.errors import ImageLoadError
+from advinspect.core.errors import AdvInspectError, ImageLoadError
 from advinspect.core.models.spec import ModelSpec
 
 CACHE_IMAGES = 256  # decoded images kept: a screenful of thumbnails and the inspector's image
@@ -99,6 +100,30 @@ class LazyPixels:
         return np.stack(rows) if rows else np.empty((0, *self.spec.input_shape), np.float32)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        """Every image, decoded now (whole-folder jobs)."""
+        """Every image, decoded now (whole-folder jobs that cannot stream). Refused with one line
+        where the pixels would take more than half the memory left: the session stays up."""
+        need = int(np.prod(self.shape, dtype=np.int64)) * 4
+        free = available_memory()
+        if free is not None and need > free // 2:
+            raise AdvInspectError(
+                f"this job holds all {len(self)} images in memory at once: {need / 2**30:.1f} GB, with "
+                f"{free / 2**30:.1f} GB free; run it on a selection, or from the command line, which "
+                "streams the images")
         whole = self[slice(None)]
         return whole if dtype is None else whole.astype(dtype, copy=False)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable, counting reclaimable
+    cache; other POSIX: free pages); None where the system does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass  # not Linux: ask sysconf
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None

@@ -92,7 +92,7 @@ def resolve_target(clf: Any, images: Images, target: str) -> Any:
     if text in ("least-likely", "ll"):
         from advinspect.core.attacks.base import least_likely_targets
 
-        return least_likely_targets(clf, images.tensor())
+        return least_likely_targets(clf, images.pixels())
     return torch.full((len(images),), clf.spec.label_index(text), dtype=torch.long)
 
 
@@ -110,8 +110,10 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS, can
     else:
         target = torch.as_tensor(np.asarray(target, dtype=np.int64))
     labels = images.labels_tensor() if images.has_labels else None
-    result = attack.run(clf, images.tensor(), labels, target=target, progress=progress, cancel=cancel,
+    result = attack.run(clf, images.pixels(), labels, target=target, progress=progress, cancel=cancel,
                         seed=config.seed, batch_size=config.batch_size)
+    if result.n < len(images):  # a cancel on a set read on demand: the batches it reached only
+        images = images.subset(np.arange(result.n))
     clean_probs = result.clean_probs if result.clean_probs is not None else probabilities(clf, images.tensor())
     adv_probs = result.adv_probs if result.adv_probs is not None else probabilities(
         clf, torch.from_numpy(result.x_adv))

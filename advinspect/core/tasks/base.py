@@ -57,6 +57,18 @@ class Images:
             return self.x.float()
         return torch.as_tensor(np.ascontiguousarray(np.asarray(self.x))).float()  # numpy, or lazy pixels
 
+    @property
+    def on_demand(self) -> bool:
+        """Whether the pixels are decoded when read (a large folder's `LazyPixels`), not held."""
+        from advinspect.core.data.lazy import LazyPixels
+
+        return isinstance(self.x, LazyPixels)
+
+    def pixels(self) -> Any:
+        """What a job that reads the images batch by batch takes: the tensor, or the pixels
+        decoded on demand as they are (`tensor()` would decode the whole set at once)."""
+        return self.x if self.on_demand else self.tensor()
+
     def labels_tensor(self) -> Any:
         import torch
 
@@ -105,6 +117,16 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+PROBABILITY_CHUNK = 256  # images read at a time from pixels decoded on demand
+
+
 def probabilities(clf: Any, x: Any) -> np.ndarray:
-    """Class probabilities (N, classes) as float32 numpy, batched so memory stays bounded."""
-    return clf.logits_batched(x).float().softmax(1).cpu().numpy()
+    """Class probabilities (N, classes) as float32 numpy, batched so memory stays bounded; pixels
+    decoded on demand (`Images.pixels()`) are read a chunk at a time."""
+    import torch
+
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        return clf.logits_batched(torch.as_tensor(x)).float().softmax(1).cpu().numpy()
+    parts = [probabilities(clf, np.ascontiguousarray(x[a:a + PROBABILITY_CHUNK], dtype=np.float32))
+             for a in range(0, len(x), PROBABILITY_CHUNK)]
+    return np.concatenate(parts) if parts else np.zeros((0, clf.num_classes), np.float32)

@@ -88,6 +88,6 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
     probs = None
     if inputs.images is not None and len(inputs.images) and not cancel.cancelled:
         progress(0, 1, "predicting through the defense")
-        probs = probabilities(clf, inputs.images.tensor())
+        probs = probabilities(clf, inputs.images.pixels())
         progress(1, 1, "done")
     return Result(clf, inputs.images, probs, cancelled=bool(cancel.cancelled) and probs is None)

@@ -120,7 +120,7 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
     if len(images) < 2:
         raise AdvInspectError("scan needs at least two clean images")
     labels = list(clf.spec.labels or [str(k) for k in range(clf.num_classes)])
-    x = images.tensor()[:config.max_images]
+    x = images.subset(np.arange(min(len(images), config.max_images))).tensor()  # only those decoded
     result = Result(config, len(x), labels=labels)
     if config.method == "neural-cleanse":
         if not clf.has_gradients:
