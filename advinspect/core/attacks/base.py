@@ -18,7 +18,7 @@ import torch
 
 from advinspect.core.attacks.ops import l2_normalize, project_l2, project_linf
 from advinspect.core.attacks.seeding import SampleRandom
-from advinspect.core.data.spill import disk_array
+from advinspect.core.data.spill import DiskArray
 from advinspect.core.errors import AdvInspectError, CancelledError, GradientsUnavailableError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.models.base import Classifier
@@ -382,7 +382,7 @@ class Attack:
         return AttackResult(
             attack=self.name,
             params=dataclasses.asdict(self.params),
-            x_adv=rows.disk if rows.disk is not None else rows.x_adv.numpy(),  # the memmap itself, kept
+            x_adv=rows.x_adv if rows.disk is not None else rows.x_adv.numpy(),  # on disk: the mapping
             labels=labels.numpy(),
             labels_known=labels_known,
             target=None if target is None else target.numpy(),
@@ -444,8 +444,8 @@ class _Outcome:
         # every row is stored: attacked, or clean after a cancel; an input read on demand (too
         # large to hold) gets a disk-backed array, so memory stays bounded by the batch
         self.on_disk = not isinstance(x, torch.Tensor)
-        self.disk = disk_array((n, *tuple(x.shape[1:]))) if self.on_disk else None
-        self.x_adv = torch.from_numpy(self.disk) if self.disk is not None else torch.empty_like(x)
+        self.disk = DiskArray((n, *tuple(x.shape[1:]))) if self.on_disk else None
+        self.x_adv = self.disk.array if self.disk is not None else torch.empty_like(x)
         self.device: Any = "cpu"
         self.clean_logits: torch.Tensor = torch.empty(0)
         self.labels = torch.zeros(n, dtype=torch.long)
@@ -459,7 +459,7 @@ class _Outcome:
     def truncate(self, n: int) -> None:
         """Keep the first n rows only (a cancelled run over a set read on demand)."""
         self.n = n
-        for name in ("disk", "x_adv", "clean_logits", "adv_logits", "q_logits", "labels", "target", "linf", "l2", "l1",
+        for name in ("x_adv", "clean_logits", "adv_logits", "q_logits", "labels", "target", "linf", "l2", "l1",
                      "l0", "iterations", "queries", "completed"):
             value = getattr(self, name, None)
             if value is not None and len(value):
@@ -478,7 +478,10 @@ class _Outcome:
                 torch.zeros(self.n, clean.shape[1]) for _ in range(3))
         stop = start + len(xb)
         delta = (xa - xb).flatten(1)
-        self.x_adv[start:stop].copy_(xa)  # straight from the device: no staging copy
+        if self.disk is not None:  # through the file: written pages are not this process's memory
+            self.disk.write(start, xa.cpu().numpy())
+        else:
+            self.x_adv[start:stop].copy_(xa)  # straight from the device: no staging copy
         for rows, value in ((self.clean_logits, clean), (self.adv_logits, adv), (self.q_logits, q),
                             (self.labels, labels), (self.target, target),
                             (self.linf, delta.abs().amax(1) if delta.shape[1] else None),

@@ -14,7 +14,7 @@ import torch
 from advinspect.core.data import collect_images
 from advinspect.core.data.images import save_png
 from advinspect.core.data.lazy import LazyPixels
-from advinspect.core.data.spill import disk_array
+from advinspect.core.data.spill import DiskArray
 from advinspect.core.errors import AdvInspectError, CancelledError
 from advinspect.core.jobs import CancelToken, Progress
 from advinspect.core.tasks import attack
@@ -108,10 +108,13 @@ def test_a_cancel_before_the_first_batch_is_a_cancel(folder, tiny_clf):
         attack.run(attack.Inputs(tiny_clf, lazy_images(folder, tiny_clf.spec)), config(), cancel=cancel)
 
 
-def test_disk_array_is_writable_and_a_full_disk_is_one_line(tmp_path, monkeypatch):
-    array = disk_array((3, 2), folder=tmp_path)
-    array[1] = 7
-    assert array.sum() == 14 and list(tmp_path.iterdir()) == []  # unlinked at once on POSIX
+def test_disk_array_rows_and_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    disk = DiskArray((3, 2, 2), folder=tmp_path)
+    disk.write(1, np.full((2, 2, 2), 7, np.float32))
+    assert isinstance(disk.array, np.memmap) and disk.array.sum() == 56 and not disk.array[0].any()
+    assert list(tmp_path.iterdir()) == []  # an unnamed file: nothing to clean up
+    with pytest.raises(AdvInspectError, match="do not fit"):
+        disk.write(2, np.zeros((2, 2, 2), np.float32))
 
     def full(*_args):
         raise OSError(28, "No space left on device")
@@ -119,5 +122,4 @@ def test_disk_array_is_writable_and_a_full_disk_is_one_line(tmp_path, monkeypatc
     monkeypatch.setattr("os.posix_fallocate", full, raising=False)
     monkeypatch.setattr("os.ftruncate", full)
     with pytest.raises(AdvInspectError, match="No space left"):
-        disk_array((1000, 3, 224, 224), folder=tmp_path)
-    assert list(tmp_path.iterdir()) == []  # nothing left behind
+        DiskArray((1000, 3, 224, 224), folder=tmp_path)
