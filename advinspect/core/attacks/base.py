@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -309,32 +310,33 @@ class Attack:
         rows = _Outcome(n, x, targeted=target is not None or self.always_targeted)
         checks = _Checks()
         start = 0
-        while start < n and not cancel.cancelled:
-            stop = min(n, start + batch_size)
-            ctx.batch_offset, ctx.batch_size = start, stop - start
-            ctx.samples = SampleRandom(seed, index[start:stop], clf.device)
-            xb = _rows(x, start, stop).to(clf.device)
-            try:
-                clean = clf.logits_batched(xb, len(xb)).float()
-                yb, tb = self._goals(clean, y[start:stop] if labels_known else None,
-                                     None if target is None else target[start:stop])
-                if self.needs_gradients:
-                    attackable = (predictions(clean) == yb) & torch.isfinite(clean).all(1)
-                    checks.probe_gradients(clf, xb, yb, tb, attackable, self.gradient_probe_loss())
-                out = self._attack_batch(clf, xb, yb, tb, ctx)
-                xa = out.x_adv.detach().float()
-                broken = ~torch.isfinite(xa).flatten(1).all(1)
-                checks.nonfinite_pixels += int(broken.sum())  # NaN pixels: the clean image, never a NaN one
-                xa = torch.where(broken.view(-1, *([1] * (xa.dim() - 1))), xb, xa)
-                rows.store(clf, start, xb, xa, clean, yb, tb, out)
-            except torch.cuda.OutOfMemoryError:
-                if batch_size == 1:
-                    raise
-                torch.cuda.empty_cache()
-                batch_size = max(1, batch_size // 2)
-                continue
-            rows.completed[start:stop] = not cancel.cancelled
-            start = stop
+        with _BatchReader(x) as reader:
+            while start < n and not cancel.cancelled:
+                stop = min(n, start + batch_size)
+                ctx.batch_offset, ctx.batch_size = start, stop - start
+                ctx.samples = SampleRandom(seed, index[start:stop], clf.device)
+                xb = reader.read(start, stop, min(n, stop + batch_size)).to(clf.device)
+                try:
+                    clean = clf.logits_batched(xb, len(xb)).float()
+                    yb, tb = self._goals(clean, y[start:stop] if labels_known else None,
+                                         None if target is None else target[start:stop])
+                    if self.needs_gradients:
+                        attackable = (predictions(clean) == yb) & torch.isfinite(clean).all(1)
+                        checks.probe_gradients(clf, xb, yb, tb, attackable, self.gradient_probe_loss())
+                    out = self._attack_batch(clf, xb, yb, tb, ctx)
+                    xa = out.x_adv.detach().float()
+                    broken = ~torch.isfinite(xa).flatten(1).all(1)
+                    checks.nonfinite_pixels += int(broken.sum())  # NaN pixels: the clean image, never a NaN one
+                    xa = torch.where(broken.view(-1, *([1] * (xa.dim() - 1))), xb, xa)
+                    rows.store(clf, start, xb, xa, clean, yb, tb, out)
+                except torch.cuda.OutOfMemoryError:
+                    if batch_size == 1:
+                        raise
+                    torch.cuda.empty_cache()
+                    batch_size = max(1, batch_size // 2)
+                    continue
+                rows.completed[start:stop] = not cancel.cancelled
+                start = stop
         if start < n and rows.on_disk:  # cancelled on a set read on demand: the batches reached only
             if start == 0:
                 raise CancelledError(f"{self.name} cancelled before the first batch finished: nothing to show")
@@ -414,6 +416,34 @@ class Attack:
     @staticmethod
     def is_success(pred: torch.Tensor, labels: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         return pred == target if target is not None else pred != labels
+
+
+class _BatchReader:
+    """Batches of the input. Over pixels decoded on demand, the next batch is decoded on a
+    thread while this one is attacked (decoders and torch release the GIL), so reading files
+    costs little time over holding them; at most one batch is read ahead."""
+
+    def __init__(self, x: Any) -> None:
+        self.x = x
+        self.pool = None if isinstance(x, torch.Tensor) else ThreadPoolExecutor(1, thread_name_prefix="advinspect-read")
+        self.ahead: tuple[tuple[int, int], Future[torch.Tensor]] | None = None
+
+    def read(self, start: int, stop: int, next_stop: int) -> torch.Tensor:
+        """Samples [start, stop); then [stop, next_stop) starts decoding."""
+        if self.pool is None:
+            return self.x[start:stop]
+        ahead, self.ahead = self.ahead, None
+        batch = ahead[1].result() if ahead is not None and ahead[0] == (start, stop) else _rows(self.x, start, stop)
+        if next_stop > stop:  # a batch size halved on out-of-memory just reads anew
+            self.ahead = ((stop, next_stop), self.pool.submit(_rows, self.x, stop, next_stop))
+        return batch
+
+    def __enter__(self) -> _BatchReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _rows(x: Any, start: int, stop: int) -> torch.Tensor:
