@@ -2,7 +2,10 @@
 architecture), the defense, the image sources, every run with its result, and the window layout.
 
 `workspace.json` holds everything readable; `runs/<id>.npz` the per-image arrays of each run,
-read back with `allow_pickle=False`. Nothing is ever unpickled. The model is referenced, not
+read back with `allow_pickle=False`. Nothing is ever unpickled. An array too large to read into
+memory at once (a whole large folder's adversarials) is its own `runs/<id>.<name>.npy`, written
+once and memory-mapped when the workspace is opened, so reopening a review of 20,000 images
+takes no more memory than making it did. The model is referenced, not
 copied: on open its sha256 is compared with the one saved, and a moved or changed file is named
 (`ModelCheck`) instead of being used silently.
 """
@@ -10,6 +13,7 @@ copied: on open its sha256 is compared with the one saved, and a moved or change
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ from advinspect.core.runs import Run
 FORMAT = "advinspect-workspace"
 VERSION = 1
 MANIFEST = "workspace.json"
+MAPPED_BYTES = 64 * 2**20  # a run's array larger than this is its own .npy, memory-mapped when read
 
 
 class WorkspaceError(AdvInspectError):
@@ -63,13 +68,29 @@ def save(folder: str | Path, workspace: Workspace) -> Path:
     entries = []
     for run in workspace.runs:
         meta = run.meta()
-        if run.arrays:
+        small = {k: v for k, v in run.arrays.items() if np.asarray(v).nbytes <= MAPPED_BYTES}
+        if small:
             name = f"{_safe(run.id)}.npz"
-            np.savez_compressed(runs_dir / name, **run.arrays)
+            np.savez_compressed(runs_dir / name, **small)
             keep.add(name)
             meta["arrays"] = f"runs/{name}"
+        mapped = {}
+        for key in sorted(set(run.arrays) - set(small)):
+            # named by run and creation time: a run never changes, so its file is written once (it
+            # may be mapped right now, from this folder); a new file goes in under another name
+            # first, so a mapping of an old one never sees a half-written file
+            name = f"{_safe(run.id)}-{int(run.created * 1000)}.{_safe(key)}.npy"
+            if not (runs_dir / name).is_file():
+                partial = runs_dir / f".{name}.partial"
+                with open(partial, "wb") as handle:
+                    np.save(handle, run.arrays[key], allow_pickle=False)
+                os.replace(partial, runs_dir / name)
+            keep.add(name)
+            mapped[key] = f"runs/{name}"
+        if mapped:
+            meta["mapped_arrays"] = mapped
         entries.append(meta)
-    for stale in runs_dir.glob("*.npz"):  # runs deleted since the last save
+    for stale in [*runs_dir.glob("*.npz"), *runs_dir.glob("*.npy")]:  # runs deleted since the last save
         if stale.name not in keep:
             stale.unlink()
     manifest = {"format": FORMAT, "version": VERSION, "model": workspace.model, "sources": workspace.sources,
@@ -122,18 +143,33 @@ def _run(folder: Path, entry: dict[str, Any]) -> Run:
         raise WorkspaceError(f"a run in {folder / MANIFEST} lacks its id or verb")
     arrays: dict[str, np.ndarray] = {}
     if entry.get("arrays"):
-        path = (folder / str(entry["arrays"])).resolve()
-        if folder.resolve() not in path.parents:
-            raise WorkspaceError(f"run {entry['id']}: arrays path {entry['arrays']!r} leaves the workspace")
+        path = _inside(folder, entry["id"], entry["arrays"])
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in npz.files}
+        except (OSError, ValueError) as exc:
+            raise WorkspaceError(f"run {entry['id']}: cannot read {path.name}: {exc}") from exc
+    mapped = entry.get("mapped_arrays") or {}
+    if not isinstance(mapped, dict):
+        raise WorkspaceError(f"run {entry['id']}: mapped_arrays is not a table of array files")
+    for key, relative in mapped.items():
+        path = _inside(folder, entry["id"], relative)
+        try:
+            arrays[str(key)] = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise WorkspaceError(f"run {entry['id']}: cannot read {path.name}: {exc}") from exc
     return Run(str(entry["id"]), str(entry["verb"]), str(entry.get("name") or entry["id"]),
                float(entry.get("created") or 0.0), dict(entry.get("model") or {}), entry.get("defense"),
                dict(entry.get("params") or {}), [str(s) for s in entry.get("summary") or []],
                dict(entry.get("data") or {}), dict(entry.get("images") or {}), arrays, bool(entry.get("cancelled")))
+
+
+def _inside(folder: Path, run_id: Any, relative: Any) -> Path:
+    """A run's array file, which must lie inside the workspace folder."""
+    path = (folder / str(relative)).resolve()
+    if folder.resolve() not in path.parents:
+        raise WorkspaceError(f"run {run_id}: arrays path {relative!r} leaves the workspace")
+    return path
 
 
 def _safe(text: str) -> str:

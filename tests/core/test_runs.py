@@ -127,6 +127,32 @@ def test_workspace_round_trip_same_runs_same_numbers(tmp_path: Path) -> None:
     assert reopened.new_id() == "run-3"
 
 
+def test_large_arrays_are_their_own_files_mapped_on_open(tmp_path: Path, monkeypatch) -> None:
+    """A large folder's adversarials reopen memory-mapped, not read into memory; saving again
+    into the folder they are mapped from keeps them; a pickle in one is refused."""
+    monkeypatch.setattr(workspace, "MAPPED_BYTES", 1000)  # the 3x1x8x8 float32 x_adv (768 B) stays small
+    store = _store()
+    big = fake_attack("fgsm", list(range(40)), [0] * 40, ["held"] * 40)  # x_adv: 40x1x8x8 float32, 10 KB
+    store.add(make_run(store.new_id(), "attack", big, model=MODEL, defense=None, images=IMAGES))
+    folder = tmp_path / "ws"
+    workspace.save(folder, Workspace(None, [], runs=list(store)))
+    names = sorted(p.name for p in (folder / "runs").iterdir())
+    mapped = [n for n in names if n.endswith(".npy")]
+    assert [n for n in names if n.endswith(".npz")] == ["run-1.npz", "run-2.npz", "run-3.npz"]
+    assert len(mapped) == 1 and mapped[0].startswith("run-3-") and mapped[0].endswith(".x_adv.npy")
+    loaded = workspace.load(folder).runs[2]
+    assert isinstance(loaded.arrays["x_adv"], np.memmap)  # paged in image by image
+    np.testing.assert_array_equal(loaded.arrays["x_adv"], big.attack.x_adv)
+    np.testing.assert_array_equal(loaded.adversarial(7), big.attack.x_adv[7])
+    assert not isinstance(workspace.load(folder).runs[0].arrays["x_adv"], np.memmap)
+    workspace.save(folder, Workspace(None, [], runs=[loaded]))  # saved from what is mapped from there
+    np.testing.assert_array_equal(workspace.load(folder).runs[0].arrays["x_adv"], big.attack.x_adv)
+    assert sorted(p.name for p in (folder / "runs").iterdir()) == sorted(["run-3.npz", mapped[0]])
+    np.save(folder / "runs" / mapped[0], np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(WorkspaceError, match="run-3: cannot read"):
+        workspace.load(folder)
+
+
 def test_workspace_refuses_pickles_and_foreign_files(tmp_path: Path) -> None:
     store = _store()
     folder = tmp_path / "ws"
