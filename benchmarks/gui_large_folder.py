@@ -49,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--side", type=int, default=28)
+    parser.add_argument("--attack-all", action="store_true", help="then FGSM on every image, timed")
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
     from advinspect.gui.main_window import MainWindow
@@ -88,6 +89,21 @@ def main() -> None:
         print(f"peak RSS {peak_rss_mb():.0f} MB (after the demo alone: {rss_demo:.0f} MB, once listed: "
               f"{rss_listed:.0f} MB); "
               f"decoded images held: {getattr(session.images.x, 'cached', lambda: args.n)()}")
+        if args.attack_all:  # FGSM on every image: read batch by batch, adversarials on disk
+            ticks.clear()
+            timer.start()
+            finished: list[object] = []
+            session.attack_finished.connect(finished.append)
+            started = time.perf_counter()
+            session.run_attack("fgsm", {"eps": "0.1"}, list(range(args.n)))
+            wait_until(lambda: bool(finished))
+            attacked = time.perf_counter() - started
+            timer.stop()
+            gaps = np.diff(ticks) * 1000 if len(ticks) > 1 else np.zeros(1)
+            result = finished[0]
+            print(f"attack all: {getattr(getattr(result, 'attack', None), 'n', 0)} images in {attacked:.1f} s, "
+                  f"longest event-loop gap {gaps.max():.0f} ms (p99 {np.percentile(gaps, 99):.0f} ms), "
+                  f"peak RSS {peak_rss_mb():.0f} MB, errors shown: {len(window.errors)}")
         window.close()
         app.processEvents()
 
