@@ -95,9 +95,9 @@ class Result:
         adv_pred = adv_conf = None
         ref = data.get("reference_attack") or {}
         if ref:
-            entries = [next((e for e in r.get("adv", {}).get(ref.get("attack"), [])
-                             if np.isclose(e["eps"], float(ref.get("eps") or 0.0), rtol=0, atol=1e-12)), None)
-                       for r in good]
+            eps = float(ref.get("eps") or 0.0)
+            entries = [next((e for e in r.get("adv", {}).get(ref.get("attack"), []) if abs(e["eps"] - eps) <= 1e-12),
+                            None) for r in good]
             if all(e is not None for e in entries):
                 adv_pred, adv_conf = column("pred", np.int64, entries), column("confidence", np.float64, entries)
         calib = data["calibration"]

@@ -137,8 +137,13 @@ class EvaluatePanel(TaskPanel):
                 stream = ArrayStream(images.x, images.labels, images.names, images.index,
                                      batch_size=config.batch_size or STREAM_BATCH)
                 self.session.log("info", f"evaluate: streaming {len(images)} images {stream.batch_size} at a time")
-                return lambda progress, cancel: evaluate.run_stream(clf, stream, config, progress=progress,
-                                                                    cancel=cancel)
+
+                def streamed(progress: Any, cancel: Any) -> evaluate.Streamed:
+                    result = evaluate.run_stream(clf, stream, config, progress=progress, cancel=cancel)
+                    result.plotted  # noqa: B018 - the plots' arrays built here, on the worker, not in the GUI thread
+                    return result
+
+                return streamed
         inputs = evaluate.Inputs(clf, images)
         return lambda progress, cancel: evaluate.run(inputs, config, progress=progress, cancel=cancel)
 
