@@ -45,6 +45,19 @@ class Evaluation:
     adv_confidence: np.ndarray | None
     x_adv: np.ndarray | None
     cancelled: bool = False
+    # per attack, its (eps, adv_numbers) in ascending eps: what each sample's row keeps (no images)
+    per_eps: dict[str, list[tuple[float, dict[str, np.ndarray]]]] = field(default_factory=dict)
+
+
+def adv_numbers(result: Any, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-sample numbers a row keeps of one attack run at one eps: the adversarial
+    prediction and confidence, whether it is still correct (and was correct clean, with finite
+    outputs), and the norms. The streamed rows and the in-memory evaluation both use it, so their
+    `samples` agree."""
+    n = len(labels)
+    correct = (result.adv_pred[:n] == labels) & result.clean_correct[:n] & ~result.nonfinite[:n]
+    return {"pred": result.adv_pred[:n], "confidence": result.adv_confidence[:n], "correct": correct,
+            "linf": result.linf[:n], "l2": result.l2[:n]}
 
 
 def confusion_matrix(labels: np.ndarray, pred: np.ndarray, k: int) -> list[list[int]]:
@@ -131,7 +144,11 @@ def assemble(labels: np.ndarray, logits: torch.Tensor, curves: list[dict[str, An
 
 
 def evaluate(clf: Classifier, x: torch.Tensor, y: torch.Tensor, config: EvaluationConfig = EvaluationConfig(), *,
-             progress: Progress = NO_PROGRESS, cancel: CancelToken = NEVER) -> Evaluation:
+             progress: Progress = NO_PROGRESS, cancel: CancelToken = NEVER,
+             index: np.ndarray | None = None) -> Evaluation:
+    """The whole evaluation in memory. `index` holds each sample's global index (default
+    0..N-1): it seeds the attacks' per-sample randomness, so a streamed run of the same samples
+    gives the same rows."""
     if not len(x):
         raise AdvInspectError("nothing to evaluate: the set is empty")
     if (y < 0).any():
@@ -148,18 +165,20 @@ def evaluate(clf: Classifier, x: torch.Tensor, y: torch.Tensor, config: Evaluati
     clean_accuracy = float(clean_correct.mean())
 
     curves, reference = [], None
+    per_eps: dict[str, list[tuple[float, dict[str, np.ndarray]]]] = {}
     n_runs = len(config.attacks)
-    for index, name in enumerate(config.attacks):
+    for number, name in enumerate(config.attacks):
         if cancel.cancelled:
             break
 
-        def forward(event, index=index):
-            progress(index * event.total + event.step, n_runs * event.total, event.message, event.preview)
+        def forward(event, number=number):
+            progress(number * event.total + event.step, n_runs * event.total, event.message, event.preview)
 
         curve, results = robustness_curve(
             clf, x, y, name, list(config.eps), params_for(name, config), progress=Progress(forward) if progress.active
-            else NO_PROGRESS, cancel=cancel, seed=config.seed, batch_size=config.batch_size)
+            else NO_PROGRESS, cancel=cancel, seed=config.seed, batch_size=config.batch_size, index=index)
         curves.append(curve)
+        per_eps[name] = [(eps, adv_numbers(result, labels)) for eps, result in sorted(results.items())]
         if reference is None and results:
             reference = results[_reference_eps(list(results))]
 
@@ -176,4 +195,5 @@ def evaluate(clf: Classifier, x: torch.Tensor, y: torch.Tensor, config: Evaluati
         data["warnings"] = sanity_warnings(clf, x, y, clean_accuracy, curves, seed=config.seed, cancel=cancel,
                                            steps=int(config.params.get("steps", 10) or 10))
     data["cancelled"] = bool(cancel.cancelled)
-    return Evaluation(data, labels, clean_pred, clean_conf, adv_pred, adv_conf, x_adv, cancelled=bool(cancel.cancelled))
+    return Evaluation(data, labels, clean_pred, clean_conf, adv_pred, adv_conf, x_adv, cancelled=bool(cancel.cancelled),
+                      per_eps=per_eps)

@@ -443,11 +443,27 @@ class Session(QObject):
         """Show a run: its adversarials in the inspector and badges, its evaluation in the plots."""
         run = None if run_id is None else self.runs.get(run_id)
         self.selected_run = run
-        if run is not None and run.verb == "evaluate" and run.result is not None and run.images == self.images_fingerprint():
-            if self.evaluation is not run.result:
-                self.set_evaluation(run.result)
+        if run is not None and run.verb == "evaluate":
+            self._show_evaluation_run(run)
         self.run_selected.emit(run)
         self.results_changed.emit(list(range(self.count)))
+
+    def _show_evaluation_run(self, run: Run) -> None:
+        """An evaluate run in the plots: its live Result, else one rebuilt from its JSON rows (an
+        imported evaluation.json, a reopened run). A rebuilt one matches its samples to the open
+        images by file name, so it is shown whatever images are open; a live one only on its own."""
+        from advinspect.core.tasks import evaluate
+
+        if run.result is None and run.data.get("samples"):
+            try:
+                run.result = evaluate.Result.from_data(run.data)
+            except (AdvInspectError, KeyError, TypeError, ValueError) as exc:
+                self.log("warning", f"{run.name}: its plots cannot be shown ({exc})")
+                return
+        shown = evaluate.plotted(run.result)
+        if shown is not None and (run.images == self.images_fingerprint() or shown.images is None):
+            if self.evaluation is not run.result:
+                self.set_evaluation(run.result)
 
     def remove_run(self, run_id: str) -> None:
         if self.runs.remove(run_id):

@@ -44,9 +44,10 @@ class Curve:
 def robustness_curve(
     clf: Classifier, x: torch.Tensor, y: torch.Tensor, attack: str, eps_list: list[float],
     params: dict[str, Any] | None = None, *, progress: Progress = NO_PROGRESS, cancel: CancelToken = NEVER,
-    seed: int = 0, batch_size: int | None = None,
+    seed: int = 0, batch_size: int | None = None, index: np.ndarray | None = None,
 ) -> tuple[Curve, dict[float, AttackResult]]:
-    """Run `attack` at each eps (sorted ascending); returns the curve and the per-eps results."""
+    """Run `attack` at each eps (sorted ascending); returns the curve and the per-eps results.
+    `index` holds each sample's global index (its seed with `seed`; default 0..N-1)."""
     attack_cls = get_attack(attack)
     eps_sorted = sorted(float(e) for e in eps_list)
     labels = y.cpu().numpy()
@@ -65,7 +66,7 @@ def robustness_curve(
                      f"{attack} eps={eps:.4g}: {event.message}", event.preview)
 
         result = run.run(clf, x, y, progress=Progress(forward) if progress.active else NO_PROGRESS,
-                         cancel=cancel, seed=seed, batch_size=batch_size)
+                         cancel=cancel, seed=seed, batch_size=batch_size, index=index)
         results[eps] = result
         adv_wrong = (result.adv_pred != labels) | ~result.clean_correct
         broken |= adv_wrong

@@ -5,6 +5,7 @@ temperature-scaled confidences), so a consumer never re-runs the model."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,12 +48,74 @@ class Inputs:
 
 @dataclass
 class Result:
+    """An evaluation with what its plots link back to. `index` and `names` say which sample each
+    position is (global index, file name); `images` is the evaluated set when it was in memory
+    (None for a result rebuilt from JSON rows: the GUI matches samples to its open images by
+    index and name). `scaled_confidence` is None where no logits were kept (an imported
+    evaluation.json): temperature-scaled confidences cannot be rebuilt without them."""
+
     evaluation: Any  # core Evaluation: JSON-ready `data` and per-sample arrays
-    images: Images
+    images: Images | None
     held_out: np.ndarray  # positions of the calibration's held-out split
-    scaled_confidence: np.ndarray  # clean confidence after temperature scaling, per sample
+    scaled_confidence: np.ndarray | None  # clean confidence after temperature scaling, per sample
     calibration_bin: np.ndarray  # reliability bin of each sample's clean confidence
     config: Config = field(default_factory=Config)
+    index: np.ndarray | None = None  # global sample index per position (from `images` when given)
+    names: list[str] | None = None  # file name per position (from `images` when given)
+
+    def __post_init__(self) -> None:
+        if self.images is not None:
+            self.index = self.images.index if self.index is None else self.index
+            self.names = list(self.images.names) if self.names is None else self.names
+        if self.index is None or self.names is None:
+            raise ValueError("an evaluate Result needs its images or the samples' index and names")
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], rows: list[dict[str, Any]] | None = None,
+                  config: Config | None = None) -> Result:
+        """The Result the plots read, rebuilt from an evaluation's JSON (`data["samples"]`, or the
+        streamed `rows`) with nothing recomputed but the bins: per-sample labels, predictions and
+        confidences, the reference attack's adversarial predictions, the held-out split (from its
+        seed and sizes) and, where the rows kept their logits, the temperature-scaled confidences."""
+        from advinspect.core.evaluate import Evaluation
+        from advinspect.core.metrics.calibration import bin_index, split_indices
+
+        rows = data.get("samples") if rows is None else rows
+        if not rows:
+            raise AdvInspectError("this evaluation has no per-sample rows (`samples`): its plots cannot be "
+                                  "linked to images (it was made by an older advinspect)")
+        good = [r for r in rows if "error" not in r]
+
+        def column(key: str, dtype: Any, entries: list[Any] | None = None) -> np.ndarray:
+            values = [(e or {}).get(key) for e in (good if entries is None else entries)]
+            return np.array([np.nan if v is None else v for v in values], dtype=dtype)
+
+        labels, clean_pred = column("label", np.int64), column("clean_pred", np.int64)
+        clean_conf = column("clean_confidence", np.float64)
+        adv_pred = adv_conf = None
+        ref = data.get("reference_attack") or {}
+        if ref:
+            eps = float(ref.get("eps") or 0.0)
+            entries = [next((e for e in r.get("adv", {}).get(ref.get("attack"), []) if abs(e["eps"] - eps) <= 1e-12),
+                            None) for r in good]
+            if all(e is not None for e in entries):
+                adv_pred, adv_conf = column("pred", np.int64, entries), column("confidence", np.float64, entries)
+        calib = data["calibration"]
+        split = calib.get("split") or {}
+        n_held = int(split.get("held_out", 0))
+        held = split_indices(len(good), n_held / len(good), int(split.get("seed", 0)))[1] if good else np.zeros(0, int)
+        n_bins = len(calib["bins"])
+        scaled = None
+        if good and all(r.get("logits") for r in good):
+            import torch
+
+            logits = torch.tensor([[np.nan if v is None else v for v in r["logits"]] for r in good], dtype=torch.float64)
+            scaled = (logits / float(calib["temperature"])).softmax(1).max(1).values.numpy()
+        evaluation = Evaluation(data, labels, clean_pred, clean_conf, adv_pred, adv_conf, None,
+                                cancelled=bool(data.get("cancelled")))
+        return cls(evaluation, None, np.asarray(held, dtype=np.int64), scaled, bin_index(clean_conf, n_bins),
+                   config or Config(bins=n_bins), index=column("index", np.int64),
+                   names=[str(r.get("file", "")) for r in good])
 
     @property
     def cancelled(self) -> bool:
@@ -132,13 +195,32 @@ def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,
         get_attack(name)  # a typo fails before any work
     core = config.core_config()
     x, y = images.tensor(), images.labels_tensor()
-    ev = evaluate(clf, x, y, core, progress=progress, cancel=cancel)
+    ev = evaluate(clf, x, y, core, progress=progress, cancel=cancel, index=images.index)
     logits = clf.logits_batched(x).double().cpu()
     temperature = float(ev.data["calibration"]["temperature"])
     scaled = (logits / temperature).softmax(1).max(1).values.numpy()
     _, held = split_indices(len(x), core.calibration_split, core.seed)
     bins = bin_index(ev.clean_confidence, config.bins)
+    ev.data["samples"] = sample_rows(images, ev)
     return Result(ev, images, np.asarray(held), scaled, bins, config)
+
+
+def adv_entry(eps: float, numbers: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+    """Sample `i`'s entry under `row["adv"][attack]` for one eps (see core.evaluate.adv_numbers)."""
+    return {"eps": float(eps), "pred": int(numbers["pred"][i]), "confidence": _num(numbers["confidence"][i]),
+            "correct": bool(numbers["correct"][i]), "linf": _num(numbers["linf"][i]), "l2": _num(numbers["l2"][i])}
+
+
+def sample_rows(images: Images, ev: Any) -> list[dict[str, Any]]:
+    """The in-memory evaluation's per-sample rows, in the evaluated order and in the streamed
+    rows' layout (without logits), so evaluation.json and a kept run carry them either way."""
+    rows = []
+    for i in range(len(ev.labels)):
+        adv = {name: [adv_entry(eps, numbers, i) for eps, numbers in entries] for name, entries in ev.per_eps.items()}
+        rows.append({"index": int(images.index[i]), "file": images.names[i], "label": int(ev.labels[i]),
+                     "clean_pred": int(ev.clean_pred[i]), "clean_confidence": _num(ev.clean_confidence[i]),
+                     "clean_correct": bool(ev.clean_pred[i] == ev.labels[i]), "adv": adv})
+    return rows
 
 
 # --- streaming: rows batch by batch, aggregates from the rows ------------------------------------
@@ -181,7 +263,7 @@ def batch_rows(clf: Any, batch: Any, config: Config, *, cancel: CancelToken = NE
 
     from advinspect.core.attacks import get_attack
     from advinspect.core.data.stream import padded
-    from advinspect.core.evaluate import params_for
+    from advinspect.core.evaluate import adv_numbers, params_for
 
     core = config.core_config()
     labels = np.asarray(batch.labels, dtype=np.int64)
@@ -207,11 +289,9 @@ def batch_rows(clf: Any, batch: Any, config: Config, *, cancel: CancelToken = NE
                     clf, x, y, cancel=cancel, seed=config.seed, batch_size=len(x), index=index_p)
                 if result.cancelled:
                     return None
-                correct = (result.adv_pred == labels_p) & result.clean_correct & ~result.nonfinite
+                numbers = adv_numbers(result, labels)
                 for i, row in enumerate(rows):
-                    row["adv"].setdefault(name, []).append({
-                        "eps": eps, "pred": int(result.adv_pred[i]), "confidence": _num(result.adv_confidence[i]),
-                        "correct": bool(correct[i]), "linf": _num(result.linf[i]), "l2": _num(result.l2[i])})
+                    row["adv"].setdefault(name, []).append(adv_entry(eps, numbers, i))
                 if name == ref_attack and eps == ref_eps:
                     adv_logits = clf.logits_batched(torch.from_numpy(result.x_adv)).double().cpu()
                     for i, row in enumerate(rows):
@@ -335,6 +415,11 @@ class Streamed:
     summary = Result.summary
     summary_text = Result.summary_text
 
+    @functools.cached_property
+    def plotted(self) -> Result:
+        """The Result the plots read, from the rows (their logits give the scaled confidences)."""
+        return Result.from_data(self.data, self.rows, self.config)
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.data)
 
@@ -361,6 +446,16 @@ def stream_rows(clf: Any, stream: Any, config: Config, *, sink: Any = None, done
         rows += new
         progress(len(rows), total, "evaluating")
     return rows, False
+
+
+def plotted(outcome: Any) -> Result | None:
+    """What the plots draw for the session's evaluation: a Result as it is, a Streamed one's view
+    of its rows; None for anything else."""
+    if isinstance(outcome, Result):
+        return outcome
+    if isinstance(outcome, Streamed):
+        return outcome.plotted
+    return None
 
 
 def run_stream(clf: Any, stream: Any, config: Config, *, sink: Any = None, done: list[dict[str, Any]] | None = None,

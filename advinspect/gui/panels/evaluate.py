@@ -1,7 +1,8 @@
 """Evaluate dock: `core.tasks.evaluate` on the labelled images (selection, shown or all): robustness
 curves, calibration, histograms and sanity checks. The form is `evaluate.Config` (the attacks are
 ticked in a list of the registry's eps-budget attacks); the result docks (evaluate_plots.py)
-draw the Result the session keeps."""
+draw the Result the session keeps. A large folder (decoded on demand) is evaluated with
+`evaluate.run_stream`, one batch of images in memory at a time."""
 
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ from advinspect.core.errors import AdvInspectError
 from advinspect.core.tasks import evaluate
 from advinspect.gui.panels._task_panel import SCOPES, TaskPanel, chosen_images
 from advinspect.gui.session import Session
+from advinspect.gui.tasks import is_lazy
 from advinspect.gui.widgets.param_form import ParamForm
 from advinspect.gui.widgets.plots import label
 
 WARNING_STYLE = ("background: #fff3cd; color: #7a4b00; border: 1px solid #e0b252; "
                  "border-radius: 3px; padding: 4px; font-weight: bold;")
 NO_EVALUATION = "no evaluation yet (needs labelled images, e.g. the demo set)"
+STREAM_BATCH = 64  # decoded images held at a time when a lazily decoded set is streamed
 
 
 class EvaluatePanel(TaskPanel):
@@ -113,12 +116,36 @@ class EvaluatePanel(TaskPanel):
             raise AdvInspectError("tick at least one attack")
         config = self.form.config(attacks=tuple(attacks))
         images = chosen_images(self, SCOPES[max(0, self.scope.currentIndex())], "evaluate", minimum=2)
-        inputs = evaluate.Inputs(s.clf, images)
         self._evaluated = (s.clf, s.images)
         s.log("info", f"evaluate {', '.join(config.attacks)} on {len(images)} image(s), eps {list(config.eps)}, "
                       f"steps {config.steps}, seed {config.seed}")
-        self.start(f"evaluate {len(images)} image(s)",
-                   lambda progress, cancel: evaluate.run(inputs, config, progress=progress, cancel=cancel))
+        self.start(f"evaluate {len(images)} image(s)", self._job(s.clf, images, config))
+
+    def _job(self, clf: Any, images: Any, config: evaluate.Config) -> Any:
+        """The worker's job: a lazily decoded set (a large folder) is streamed batch by batch, so
+        memory holds one batch of decoded images (`evaluate.run` would decode the whole set at
+        once); a set in memory, or a configuration that cannot stream, runs `evaluate.run`."""
+        if is_lazy(images):
+            try:
+                evaluate.check_streamable(config)
+            except AdvInspectError as exc:
+                self.session.log("warning", f"evaluate: this configuration cannot stream ({exc}); evaluating the "
+                                            f"{len(images)} images in memory")
+            else:
+                from advinspect.core.data.stream import ArrayStream
+
+                stream = ArrayStream(images.x, images.labels, images.names, images.index,
+                                     batch_size=config.batch_size or STREAM_BATCH)
+                self.session.log("info", f"evaluate: streaming {len(images)} images {stream.batch_size} at a time")
+
+                def streamed(progress: Any, cancel: Any) -> evaluate.Streamed:
+                    result = evaluate.run_stream(clf, stream, config, progress=progress, cancel=cancel)
+                    result.plotted  # noqa: B018 - the plots' arrays built here, on the worker, not in the GUI thread
+                    return result
+
+                return streamed
+        inputs = evaluate.Inputs(clf, images)
+        return lambda progress, cancel: evaluate.run(inputs, config, progress=progress, cancel=cancel)
 
     def on_result(self, result: Any) -> None:
         s = self.session

@@ -1,10 +1,14 @@
 """The result docks of `evaluate`: Robustness (accuracy vs eps), Histograms (confidence) and
 Calibration (reliability before/after temperature scaling and under attack, confusion matrices).
-They observe the session's evaluation (a `core.tasks.evaluate.Result`) and never re-run the model:
-the held-out split, the scaled confidences and the reliability bins come with the Result.
+They observe the session's evaluation and never re-run the model: an in-memory
+`core.tasks.evaluate.Result`, a streamed one (`evaluate.Streamed`) or one rebuilt from an imported
+evaluation.json (`Result.from_data`) all reach the plots as one Result (`evaluate.plotted`), so
+there is one drawing path whatever made the evaluation.
 
 Linking: clicking a histogram bin, a reliability bin or a confusion cell sets the Session's
-custom filter to the images in it, and the Images dock shows just those.
+custom filter to the images in it, and the Images dock shows just those. Samples are matched to
+the session's images by global index and file name; samples whose files are not open are
+counted in the dock's status line, never replaced by other images.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from advinspect.core.tasks import evaluate
 from advinspect.gui.panels import Panel
 from advinspect.gui.session import Session
 from advinspect.gui.widgets.plots import CURVE_COLORS
 from advinspect.gui.widgets.plots import plot as _make_plot
 
+NO_SCALED = ("the after-T bars are the file's own numbers; which images they hold needs each sample's logits, "
+             "which an evaluation.json does not keep")
 COLORS = {"clean": "#4c8bd6", "adversarial": "#d64545", "correct": "#2e8b57", "wrong": "#e8743b",
           "after": "#2e8b57"}
 
@@ -35,6 +42,23 @@ def reliability_bin(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     """Bin index per value, as core reliability_bins counts them ((lower, upper], the first with 0)."""
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     return np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+
+
+def session_positions(index: np.ndarray, names: list[str], images: Any) -> np.ndarray:
+    """Where each evaluated sample sits among the session's `images` (-1: not open): the image
+    with the same global index and file name, else the only image with that file name (the same
+    files opened in another order or with other folders)."""
+    found = np.full(len(index), -1, dtype=np.int64)
+    if images is None or not len(images):
+        return found
+    by_key = {(int(i), n): p for p, (i, n) in enumerate(zip(np.asarray(images.index).tolist(), images.names,
+                                                             strict=True))}
+    by_name: dict[str, int] = {}
+    for p, n in enumerate(images.names):
+        by_name[n] = -1 if n in by_name else p  # a name held twice identifies nothing
+    for k, (i, n) in enumerate(zip(np.asarray(index).tolist(), names, strict=True)):
+        found[k] = by_key.get((int(i), n), by_name.get(n, -1))
+    return found
 
 
 def _plot(title: str, left: str, bottom: str) -> pg.PlotWidget:
@@ -52,17 +76,58 @@ class _ResultPanel(Panel):
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
-        session.evaluation_changed.connect(self.refresh)
+        self.link_status = QLabel("", self)  # parented: never a stray top-level widget
+        self.link_status.setObjectName(f"{self.object_name}_link_status")
+        self.link_status.setWordWrap(True)
+        self.link_status.hide()
+        self._located: tuple[Any, Any, np.ndarray] | None = None  # (outcome, images, session positions)
+        session.evaluation_changed.connect(self._refresh)
 
     @property
-    def outcome(self) -> Any:
-        """The session's core.tasks.evaluate.Result (None before an evaluation)."""
-        return self.session.evaluation
+    def outcome(self) -> evaluate.Result | None:
+        """The session's evaluation as the Result the plots read (None before an evaluation)."""
+        return evaluate.plotted(self.session.evaluation)
+
+    def _refresh(self) -> None:
+        self.say("")
+        self.refresh()
+
+    def _wrap(self, body: QWidget) -> QWidget:
+        """`body` with the status line under it (what a click could not show)."""
+        outer = QWidget()
+        layout = QVBoxLayout(outer)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(body, 1)
+        layout.addWidget(self.link_status)
+        return outer
+
+    def say(self, text: str) -> None:
+        self.link_status.setText(text)
+        self.link_status.setVisible(bool(text))
+        if text:
+            self.session.log("warning", text)
+
+    def positions_in_session(self) -> np.ndarray:
+        """Session image index of each evaluated sample (-1 where its file is not open)."""
+        o, images = self.outcome, self.session.images
+        assert o is not None
+        if self._located is None or self._located[0] is not o or self._located[1] is not images:
+            self._located = (o, images, session_positions(o.index, o.names or [], images))
+        return self._located[2]
 
     def _filter(self, label: str, positions: np.ndarray) -> list[int]:
-        """Positions in the evaluated set -> session image indices; set them as the filter."""
-        assert self.outcome is not None
-        indices = self.outcome.images.index[np.asarray(positions, dtype=np.int64)].tolist()
+        """Positions in the evaluated set -> session image indices; set them as the filter. The
+        samples whose files are not open are named in the status line, not guessed."""
+        where = self.positions_in_session()[np.asarray(positions, dtype=np.int64)]
+        indices = where[where >= 0].tolist()
+        missing = len(where) - len(indices)
+        if missing:
+            self.say(f"{label}: {missing} of {len(where)} image(s) are not open in this session (the evaluation "
+                     f"was made on other files){'; showing the others' if indices else ''}")
+            if not indices:
+                return []
+        else:
+            self.say("")
         self.session.set_custom_filter(label, indices)
         self.filtered.emit(label)
         return indices
@@ -88,6 +153,7 @@ class RobustnessPanel(_ResultPanel):
         self.caption.setObjectName("robustness_caption")
         self.caption.setWordWrap(True)
         layout.addWidget(self.caption)
+        layout.addWidget(self.link_status)
         self.setWidget(body)
         self.curves: dict[str, pg.PlotDataItem] = {}
 
@@ -143,7 +209,7 @@ class HistogramsPanel(_ResultPanel):
             plot.scene().sigMouseClicked.connect(lambda event, k=key: self._on_click(k, event))
             plot.setToolTip("click a bar to show its images in the Images dock")
             layout.addWidget(plot, 1)
-        self.setWidget(body)
+        self.setWidget(self._wrap(body))
         self.counts: dict[str, list[int]] = {}
 
     def refresh(self) -> None:
@@ -272,8 +338,9 @@ class CalibrationPanel(_ResultPanel):
             self.matrix_views[kind], self.matrix_items[kind] = view, item
         self.matrices.scene().sigMouseClicked.connect(self._on_matrix_click)
         layout.addWidget(self.matrices, 2)
-        self.setWidget(body)
+        self.setWidget(self._wrap(body))
         self._texts: list[tuple[pg.ViewBox, pg.TextItem]] = []
+        self.drawn: dict[str, np.ndarray] = {}  # what is plotted: bar heights per series, counts per matrix
 
     # --- drawing ---------------------------------------------------------------------------
     def series_bins(self) -> dict[str, list[dict[str, Any]]]:
@@ -292,6 +359,7 @@ class CalibrationPanel(_ResultPanel):
         self._texts = []
         for item in self.matrix_items.values():
             item.clear()
+        self.drawn = {}
         if self.outcome is None:
             self.numbers.setText("run an evaluation (Evaluate dock)")
             return
@@ -304,6 +372,7 @@ class CalibrationPanel(_ResultPanel):
             lows = np.array([b["lower"] for b in bins[key]])
             width = np.array([b["upper"] - b["lower"] for b in bins[key]])
             acc = np.array([b["accuracy"] if b["count"] else 0.0 for b in bins[key]], float)
+            self.drawn[key] = acc
             bars = pg.BarGraphItem(x=lows + width * (offset + 0.5) / 3, height=acc, width=width / 3 * 0.95,
                                    brush=color, pen=pg.mkPen(None), name=label)
             self.plot.addItem(bars)
@@ -335,12 +404,14 @@ class CalibrationPanel(_ResultPanel):
             f"<td align=right>{c['ece']:.4f}</td><td align=right>{c['mce']:.4f}</td>"
             f"<td align=right>{c['nll']:.4f}</td><td align=right>{c['brier']:.4f}</td></tr>"
             for name, c in rows)
+        note = "" if self.outcome is None or self.outcome.scaled_confidence is not None else f"<br><i>{NO_SCALED}</i>"
         return (f"<b>temperature T = {calib['temperature']:.3f}</b> (fitted by NLL on {calib['split']['fit']}, "
                 f"judged on {calib['split']['held_out']})<br>"
                 "<table cellspacing=0 cellpadding=2><tr><th align=left>set</th><th>n</th><th>acc</th>"
-                f"<th>ECE</th><th>MCE</th><th>NLL</th><th>Brier</th></tr>{cells}</table>")
+                f"<th>ECE</th><th>MCE</th><th>NLL</th><th>Brier</th></tr>{cells}</table>{note}")
 
     def _show_matrix(self, kind: str, matrix: np.ndarray, data: dict[str, Any]) -> None:
+        self.drawn[kind] = matrix
         totals = matrix.sum(1, keepdims=True)
         share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
         self.matrix_items[kind].setImage((share * 255).astype(np.uint8), levels=(0, 255), autoLevels=False)
@@ -368,7 +439,9 @@ class CalibrationPanel(_ResultPanel):
         view.autoRange(padding=0.02)
 
     # --- linking ---------------------------------------------------------------------------
-    def positions_in_reliability_bin(self, key: str, b: int) -> np.ndarray:
+    def positions_in_reliability_bin(self, key: str, b: int) -> np.ndarray | None:
+        """Evaluated samples in reliability bin `b` of series `key`; None for the after-T series
+        of an evaluation that kept no logits (its scaled confidences cannot be rebuilt)."""
         assert self.outcome is not None
         o = self.outcome
         ev = o.evaluation
@@ -376,19 +449,24 @@ class CalibrationPanel(_ResultPanel):
         if key == "before":
             return np.nonzero(o.calibration_bin == b)[0]
         if key == "after":
+            if o.scaled_confidence is None:
+                return None
             held = np.asarray(o.held_out, dtype=np.int64)
             return held[reliability_bin(o.scaled_confidence[held], n_bins) == b]
         if ev.adv_confidence is None:
             return np.zeros(0, dtype=np.int64)
         return np.nonzero(reliability_bin(ev.adv_confidence, n_bins) == b)[0]
 
-    def filter_reliability_bin(self, key: str, b: int) -> list[int]:
+    def filter_reliability_bin(self, key: str, b: int) -> list[int] | None:
         bins = self.series_bins()[key]
         self.highlight.setRegion((bins[b]["lower"], bins[b]["upper"]))  # the clicked bin stays marked
         self.highlight.show()
         label = dict((k, lbl) for k, lbl, _ in self.SERIES)[key]
-        return self._filter(f"reliability {bins[b]['lower']:.2f}–{bins[b]['upper']:.2f} ({label})",
-                            self.positions_in_reliability_bin(key, b))
+        positions = self.positions_in_reliability_bin(key, b)
+        if positions is None:
+            self.say(NO_SCALED)
+            return None
+        return self._filter(f"reliability {bins[b]['lower']:.2f}–{bins[b]['upper']:.2f} ({label})", positions)
 
     def filter_confusion(self, kind: str, truth: int, predicted: int) -> list[int]:
         """Images of class `truth` predicted as `predicted` (clean or adversarial prediction)."""

@@ -163,3 +163,61 @@ def test_an_evaluation_of_a_model_replaced_meanwhile_is_not_shown(qtbot, window:
         panel.run_button.click()  # still sees the undefended model
     assert s.defense is not None and s.evaluation is None
     assert any("changed while it ran" in line for line in window.log_panel.lines)
+
+
+def test_a_large_folder_is_evaluated_streamed_one_batch_at_a_time(qtbot, window: MainWindow, tmp_path,
+                                                                  monkeypatch) -> None:
+    """A lazily decoded set goes through `evaluate.run_stream`: no whole-set decode, at most a
+    batch decoded per read, and the streamed result fills the plots and links to the images."""
+    from advinspect.core.data.lazy import LazyPixels
+    from advinspect.gui import tasks
+    from tests.cli.conftest import small_set_at
+    from tests.gui.conftest import LOAD_TIMEOUT_MS
+
+    folder = small_set_at(tmp_path / "set", 3)  # 30 demo digits
+    monkeypatch.setattr(tasks, "EAGER_IMAGES", 10)
+    s, panel, cal = window.session, window.evaluate_panel, window.calibration_panel
+    with qtbot.waitSignal(s.images_changed, timeout=LOAD_TIMEOUT_MS):
+        s.open_images([str(folder)])
+    assert tasks.is_lazy(s.images) and s.count == 30
+    qtbot.waitUntil(lambda: s.probs is not None, timeout=LOAD_TIMEOUT_MS)  # background predictions done
+    reads: list[int] = []
+    read = LazyPixels.__getitem__
+
+    def counted(self, key):
+        out = read(self, key)
+        reads.append(1 if out.ndim == 3 else len(out))
+        return out
+
+    def whole(self, *args, **kwargs):
+        raise AssertionError("the whole set was decoded at once")
+
+    monkeypatch.setattr(LazyPixels, "__getitem__", counted)
+    monkeypatch.setattr(LazyPixels, "__array__", whole)
+    panel.set_attacks(["fgsm"])
+    panel.form.set_values({"eps": "0,0.1", "batch_size": "8", "sanity_checks": False})
+    panel.set_scope("all")
+    panel.run_button.click()
+    qtbot.waitUntil(lambda: not panel.running, timeout=EVAL_TIMEOUT_MS)  # done or failed
+    result = panel.result
+    assert window.errors == [] and isinstance(result, evaluate.Streamed) and result.data["n"] == 30
+    assert reads and max(reads) == 8 and sum(r for r in reads if r > 1) >= 30  # every image, 8 at a time
+    assert any("streaming 30 images 8 at a time" in line for line in window.log_panel.lines)
+    assert s.evaluation is result and panel.last_run.result is result
+    # the plots: the streamed JSON's numbers, and the clean accuracy the session's predictions give
+    clean = float((s.probs.argmax(1) == s.images.labels).mean())
+    assert result.data["clean_accuracy"] == pytest.approx(clean)
+    assert list(window.robustness_panel.curves["fgsm"].yData) == pytest.approx(result.data["curves"][0]["robust_accuracy"])
+    np.testing.assert_array_equal(cal.drawn["clean"], result.data["confusion"]["clean"])
+    np.testing.assert_array_equal(cal.drawn["adversarial"], result.data["confusion"]["adversarial"])
+    assert cal.drawn["clean"].sum() == 30 and window.histograms_panel.counts["clean"] == result.data["histograms"]["clean"]
+    # a clean diagonal cell selects those images; the rows kept their logits, so an after-T bin lists its images
+    truth = int(np.argmax(np.diag(cal.drawn["clean"])))
+    picked = cal.click_matrix("clean", QPointF(truth + 0.5, truth + 0.5))
+    assert len(picked) == cal.drawn["clean"][truth, truth]
+    assert all(s.images.labels[i] == truth and s.prediction(i) == truth for i in picked)
+    after = result.data["calibration"]["held_out_after"]["bins"]
+    b = max(range(len(after)), key=lambda k: after[k]["count"])
+    middle = after[b]["lower"] + 0.5 * (after[b]["upper"] - after[b]["lower"])
+    picked = cal.click_reliability(QPointF(middle, 0.5))
+    assert picked is not None and len(picked) == after[b]["count"] and cal.link_status.isHidden()
