@@ -134,8 +134,12 @@ def completed_only(result: Result) -> Result:
 
 
 def take(result: Any, keep: np.ndarray) -> Any:
-    """The AttackResult of samples `keep` only (every per-sample array sliced)."""
+    """The AttackResult of samples `keep` only (every per-sample array sliced). A run of samples
+    is a slice, so adversarials kept on disk stay there (views, not a copy into memory)."""
     n = result.n
+    keep = np.asarray(keep, dtype=np.int64)
+    if len(keep) and np.array_equal(keep, np.arange(keep[0], keep[0] + len(keep))):
+        keep = slice(int(keep[0]), int(keep[0]) + len(keep))  # type: ignore[assignment]
     fields = {}
     for f in dataclasses.fields(result):
         value = getattr(result, f.name)
