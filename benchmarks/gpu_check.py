@@ -146,6 +146,9 @@ def resnet_speed(report: dict, n: int, batch: int, tuned: bool = False) -> None:
     y = clf.predict(x).cpu()
     images = Images(x.numpy(), y.numpy())
     module = clf.as_module()
+    from advinspect.core.tasks.base import with_plugins
+
+    with_plugins()  # once per process (the CLI at start, the GUI when it lists the attacks): not per run
     for _ in range(3):  # warm-up (cuDNN autotuning, allocator) so the first contender pays nothing extra
         xb = x[:batch].cuda().requires_grad_(True)
         torch.nn.functional.cross_entropy(module(xb), y[:batch].cuda()).backward()
