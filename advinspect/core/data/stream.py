@@ -164,6 +164,13 @@ class ArrayStream:
     start: int = 0
     stop: int | None = None
 
+    @classmethod
+    def of(cls, images: Any, batch_size: int = 64) -> ArrayStream:
+        """A core.tasks `Images` (pixels held, or decoded on demand) as a stream: what an
+        in-memory `run` walks, so it shares its per-batch code with the streamed run."""
+        x = images.pixels() if hasattr(images, "pixels") else images.x
+        return cls(x, images.labels, list(images.names), images.index, batch_size, paths=list(images.paths))
+
     @property
     def end(self) -> int:
         return len(self.x) if self.stop is None else min(self.stop, len(self.x))
