@@ -137,27 +137,21 @@ def run_stream(clf: Any, stream: Any, config: Config, *, on_rows: Any = None, pr
                cancel: CancelToken = NEVER) -> Result:
     """Certify a stream (core.data ImageStream / ArrayStream) batch by batch; `on_rows(rows)`
     gets each batch's rows as they are made. Memory holds one batch of images and the rows."""
+    from advinspect.core.data.stream import Walk
     from advinspect.core.jobs import Progress as _Progress
 
     rows: list[dict[str, Any]] = []
-    errors: list[str] = []
-    total, done = len(stream), 0
-    for batch in stream:
-        if cancel.cancelled:
-            break
-        errors += [message for _, _, message in batch.errors]
-
-        def forward(event: Any, done: int = done) -> None:
-            progress(done + event.step, total, f"certified {done + event.step}/{total}")
+    walk = Walk(stream, progress, cancel, "certified")
+    for batch in walk:
+        def forward(event: Any, done: int = walk.done) -> None:
+            progress(done + event.step, walk.total, f"certified {done + event.step}/{walk.total}")
 
         new = certify_batch(clf, batch, config, progress=_Progress(forward) if progress.active else NO_PROGRESS,
                             cancel=cancel)
         if on_rows is not None and new:
             on_rows(new)
         rows += new
-        done += len(batch) + len(batch.errors)
-        progress(done, total, f"certified {done}/{total}")
-    return Result(aggregate(rows, config, cancelled=bool(cancel.cancelled)), rows, errors)
+    return Result(aggregate(rows, config, cancelled=bool(cancel.cancelled)), rows, walk.errors)
 
 
 def run(inputs: Inputs, config: Config, *, progress: Progress = NO_PROGRESS,

@@ -135,25 +135,21 @@ def run_stream(clf: Any, stream: Any, config: Config, *, on_maps: Any = None, pr
     """Maps of a stream (core.data ImageStream / ArrayStream) batch by batch: `on_maps(batch,
     maps, rows)` gets each batch's maps to write them out, then they are dropped, so memory
     holds one batch. A cancel stops between batches."""
+    from advinspect.core.data.stream import Walk
+
     target = None if not config.target else clf.spec.label_index(config.target)
     rows: list[dict[str, Any]] = []
     preview: list[tuple[np.ndarray, np.ndarray]] = []
-    errors: list[str] = []
-    total, done, cancelled = len(stream), 0, False
-    for batch in stream:
-        if cancel.cancelled:
-            cancelled = True
-            break
-        errors += [message for _, _, message in batch.errors]
+    walk = Walk(stream, progress, cancel, "saliency")
+    for batch in walk:
         maps, targets = batch_maps(clf, batch.x, batch.index, target, config)
         new = map_rows(clf, batch, targets)
         if on_maps is not None:
             on_maps(batch, maps, new)
         preview += [(batch.x[i].numpy().copy(), maps[i].copy()) for i in range(min(len(maps), PREVIEW - len(preview)))]
         rows += new
-        done += len(batch) + len(batch.errors)
-        progress(done, total, f"saliency {done}")
-    return Streamed(config.method, config.layer or None, rows, preview, tuple(clf.spec.value_range), cancelled, errors)
+    return Streamed(config.method, config.layer or None, rows, preview, tuple(clf.spec.value_range), walk.cancelled,
+                    walk.errors)
 
 
 def _maps(clf: Any, images: Images, x: Any, config: Config, progress: Progress, cancel: CancelToken,
