@@ -3,7 +3,8 @@ or more set sizes (issue 16: a verb that walks a data set holds one batch, not t
 
 Each run is a fresh `python -m advinspect` subprocess, measured as in streaming_memory.py: the
 main process's own peak RSS (`wait4`'s ru_maxrss) and the sampled peak PSS of the process tree
-(main + loader workers). `--root` measures another checkout (e.g. the tree before streaming,
+(main + loader workers). The commands run in the cache folder, so `--root` (put on PYTHONPATH)
+is the code measured, never the working folder's checkout. `--root` measures another checkout (e.g. the tree before streaming,
 exported with `git archive`); `--legacy` leaves out the flags it does not know.
 
     python benchmarks/verb_streaming_memory.py --sizes 300 1200 --side 64
@@ -13,6 +14,7 @@ exported with `git archive`); `--legacy` leaves out the flags it does not know.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -80,6 +82,8 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=ROOT, help="the advinspect checkout to measure")
     parser.add_argument("--legacy", action="store_true", help="a checkout without the streaming flags")
     args = parser.parse_args()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    os.chdir(CACHE)  # `python -m` puts the working folder first on sys.path: measure --root, not this checkout
     print(f"{'verb':<9} {'images':>7} {'side':>5} {'seconds':>8} {'main peak MB':>13} {'tree PSS MB':>12}")
     for n in args.sizes:
         images = make_images(n, args.side)
