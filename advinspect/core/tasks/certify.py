@@ -138,7 +138,6 @@ def run_stream(clf: Any, stream: Any, config: Config, *, on_rows: Any = None, pr
     """Certify a stream (core.data ImageStream / ArrayStream) batch by batch; `on_rows(rows)`
     gets each batch's rows as they are made. Memory holds one batch of images and the rows."""
     from advinspect.core.data.stream import Walk
-    from advinspect.core.jobs import Progress as _Progress
 
     rows: list[dict[str, Any]] = []
     walk = Walk(stream, progress, cancel, "certified")
@@ -146,7 +145,7 @@ def run_stream(clf: Any, stream: Any, config: Config, *, on_rows: Any = None, pr
         def forward(event: Any, done: int = walk.done) -> None:
             progress(done + event.step, walk.total, f"certified {done + event.step}/{walk.total}")
 
-        new = certify_batch(clf, batch, config, progress=_Progress(forward) if progress.active else NO_PROGRESS,
+        new = certify_batch(clf, batch, config, progress=Progress(forward) if progress.active else NO_PROGRESS,
                             cancel=cancel)
         if on_rows is not None and new:
             on_rows(new)
