@@ -52,10 +52,18 @@ class AliveCounter:
         self.peak = 0
         self.batches = 0
 
+    def _living(self) -> list[tuple[Any, int]]:
+        """The batches still referenced; a full collection (slow on a big heap) only when more
+        than one seems alive (the consumer's current batch), in case a reference cycle still holds a dropped one."""
+        living = [(ref, n) for ref, n in self.alive if ref() is not None]
+        if len(living) > 1:
+            gc.collect()
+            living = [(ref, n) for ref, n in living if ref() is not None]
+        return living
+
     def track(self, batches: Iterable[Any]) -> Iterator[Any]:
         for batch in batches:
-            gc.collect()
-            self.alive = [(ref, n) for ref, n in self.alive if ref() is not None]
+            self.alive = self._living()
             self.alive.append((weakref.ref(batch.x), len(batch)))
             self.peak = max(self.peak, sum(n for _, n in self.alive))
             self.batches += 1
