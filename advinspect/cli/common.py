@@ -117,6 +117,41 @@ def load_images(clf: Any, paths: Sequence[str], *, labelled_for: str | None = No
     return images
 
 
+def add_stream_flags(parser: Any, *, image_batch: bool = False) -> None:
+    """`--workers` (and, for a verb whose --batch-size means something else, `--image-batch`)
+    for the commands that decode their images batch by batch (`open_stream`)."""
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="image-decoding processes (0: decode in the main process; default 2)")
+    if image_batch:
+        parser.add_argument("--image-batch", type=int, default=64, metavar="N",
+                            help="images decoded at a time (memory only: the results do not change; default 64)")
+
+
+def open_stream(args: argparse.Namespace, clf: Any, paths: Sequence[str], batch_size: int, *,
+                labelled_for: str | None = None) -> Any:
+    """The images at `paths` as a core.data ImageStream for the model: decoded `batch_size` at
+    a time by `args.workers` processes, so memory holds a batch, not the set. Fails before any
+    work when there are no images, or no labels where `labelled_for` (a verb) needs them."""
+    from advinspect.core.data import collect_images
+    from advinspect.core.data.stream import ImageStream
+
+    items = collect_images(paths, clf.spec)
+    if not items:
+        raise AdvInspectError(f"no images found in {', '.join(paths)}")
+    if labelled_for and any(item.label is None for item in items):
+        raise AdvInspectError(f"{labelled_for} needs labels: give a folder of class folders (e.g. digits/3/*.png)")
+    return ImageStream(items, clf.spec, batch_size=batch_size, workers=args.workers,
+                       pin_memory=str(clf.device).startswith("cuda"))
+
+
+def warn_skipped(result: Any) -> None:
+    """One warning line per file a streamed run could not decode; none decoded at all is an error."""
+    for message in result.errors:
+        warn(f"skipped {message}")
+    if not result.rows and not result.cancelled:
+        raise AdvInspectError("none of the images could be loaded")
+
+
 # --- progress, cancel, output -----------------------------------------------------------------
 
 

@@ -9,32 +9,27 @@ from typing import Any
 from advinspect.cli.common import (
     add_config_flags,
     add_model_flags,
+    add_stream_flags,
     cancel_on_sigint,
     config_from_args,
     exit_code,
     load_model,
+    open_stream,
     print_summary,
     progress_bar,
-    warn,
+    warn_skipped,
 )
-from advinspect.core.errors import AdvInspectError
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from advinspect.core.data import collect_images
-    from advinspect.core.data.stream import ImageStream
     from advinspect.core.report.results import write_json
     from advinspect.core.tasks import predict
 
     config = config_from_args(predict.Config, args)
     clf = load_model(args)
-    items = collect_images(args.images, clf.spec)
-    if not items:
-        raise AdvInspectError(f"no images found in {', '.join(args.images)}")
-    stream = ImageStream(items, clf.spec, batch_size=config.batch_size, workers=args.workers,
-                         pin_memory=str(clf.device).startswith("cuda"))
+    stream = open_stream(args, clf, args.images, config.batch_size)
     k = max(1, min(config.top_k, clf.num_classes))
-    width = min(40, max(len(i.name) for i in items))
+    width = min(40, max(len(i.name) for i in stream.items))
     print(f"{'file':<{width}}  {'label':>8}  {'predicted':>10}  top-{k}")
 
     def show(rows: list[dict[str, Any]]) -> None:  # printed as each batch is classified
@@ -45,10 +40,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     with cancel_on_sigint() as cancel, progress_bar("predict") as progress:
         result = predict.run_stream(clf, stream, config, on_rows=show, progress=progress, cancel=cancel)
-    for message in result.errors:
-        warn(f"skipped {message}")
-    if not result.rows and not result.cancelled:
-        raise AdvInspectError("none of the images could be loaded")
+    warn_skipped(result)
     print_summary(result)
     if args.json:
         write_json(args.json, result.to_dict())
@@ -62,6 +54,5 @@ def register(sub: Any) -> None:
     parser.add_argument("images", nargs="+", help="image files or folders")
     add_config_flags(parser, __import__("advinspect.core.tasks.predict", fromlist=["Config"]).Config)
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the predictions as JSON")
-    parser.add_argument("--workers", type=int, default=2, metavar="N",
-                        help="image-decoding processes (0: decode in the main process; default 2)")
+    add_stream_flags(parser)
     parser.set_defaults(func=cmd_predict)

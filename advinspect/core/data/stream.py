@@ -23,6 +23,7 @@ import torch
 from advinspect.core.data.datasets import ImageItem
 from advinspect.core.data.images import load_image
 from advinspect.core.errors import AdvInspectError, ImageLoadError
+from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
 from advinspect.core.models.spec import ModelSpec
 
 # BLAS picks another kernel for very small matrices (MKL's sgemm gives other last bits below
@@ -164,6 +165,13 @@ class ArrayStream:
     start: int = 0
     stop: int | None = None
 
+    @classmethod
+    def of(cls, images: Any, batch_size: int = 64) -> ArrayStream:
+        """A core.tasks `Images` (pixels held, or decoded on demand) as a stream: what an
+        in-memory `run` walks, so it shares its per-batch code with the streamed run."""
+        x = images.pixels() if hasattr(images, "pixels") else images.x
+        return cls(x, images.labels, list(images.names), images.index, batch_size, paths=list(images.paths))
+
     @property
     def end(self) -> int:
         return len(self.x) if self.stop is None else min(self.stop, len(self.x))
@@ -190,3 +198,25 @@ class ArrayStream:
             yield StreamBatch(torch.as_tensor(np.ascontiguousarray(x) if isinstance(x, np.ndarray) else x).float(),
                               np.asarray(self.labels[a:b], dtype=np.int64), np.asarray(self.index[a:b], np.int64),
                               list(self.names[a:b]), list(self.paths[a:b]) if self.paths else [])
+
+
+class Walk:
+    """The batches of a stream as a streamed verb walks them: it stops at a cancel (between
+    batches), collects the message of each file that failed to decode (`errors`), and reports
+    progress after each batch. `done` counts the files of the batches handed out so far."""
+
+    def __init__(self, stream: Any, progress: Progress = NO_PROGRESS, cancel: CancelToken = NEVER,
+                 label: str = "done") -> None:
+        self.stream, self.progress, self.cancel, self.label = stream, progress, cancel, label
+        self.total, self.done, self.cancelled = len(stream), 0, False
+        self.errors: list[str] = []
+
+    def __iter__(self) -> Iterator[StreamBatch]:
+        for batch in self.stream:
+            if self.cancel.cancelled:
+                self.cancelled = True
+                return
+            self.errors += [message for _, _, message in batch.errors]
+            yield batch
+            self.done += len(batch) + len(batch.errors)
+            self.progress(self.done, self.total, f"{self.label} {self.done}/{self.total}")

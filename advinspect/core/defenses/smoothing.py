@@ -5,6 +5,7 @@ within which that prediction provably holds (with probability 1 - alpha).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -88,21 +89,30 @@ class CertificationResult:
 
 
 def certify_set(clf: Classifier, x: torch.Tensor, y: torch.Tensor, sigma: float, *, n0: int = 100, n: int = 1000,
-                alpha: float = 0.001, batch: int = 1000, seed: int = 0, progress: Progress = NO_PROGRESS,
-                cancel: CancelToken = NEVER) -> CertificationResult:
-    """Certify every image; certified accuracy at radius r counts images correct with radius >= r."""
+                alpha: float = 0.001, batch: int = 1000, seed: int = 0, index: Sequence[int] | None = None,
+                progress: Progress = NO_PROGRESS, cancel: CancelToken = NEVER) -> CertificationResult:
+    """Certify every image; image i's noise is seeded by `seed + index[i]` (its global sample
+    index, default its position), so a batch or a shard of a set certifies each image as the
+    whole set does. Certified accuracy at radius r counts images correct with radius >= r."""
     predictions, radii = [], []
     for i in range(len(x)):
         if cancel.cancelled:
             break
-        cert = certify(clf, x[i], sigma, n0, n, alpha, batch, seed + i)
+        cert = certify(clf, x[i], sigma, n0, n, alpha, batch, seed + (i if index is None else int(index[i])))
         predictions.append(cert.prediction)
         radii.append(cert.radius)
         progress(i + 1, len(x), f"certified {i + 1}/{len(x)}")
-    labels = y[: len(predictions)].tolist()
+    return certification(sigma, n0, n, alpha, predictions, radii, y[: len(predictions)].tolist(),
+                         cancelled=bool(cancel.cancelled))
+
+
+def certification(sigma: float, n0: int, n: int, alpha: float, predictions: list[int], radii: list[float],
+                  labels: list[int], *, cancelled: bool = False) -> CertificationResult:
+    """The result of certified images (a whole set, or rows merged from its batches): the
+    certified-accuracy curve over the images certified, on 21 radii up to the largest correct one."""
     correct = [p == t for p, t in zip(predictions, labels, strict=True)]
     grid = np.linspace(0, max([r for r, c in zip(radii, correct, strict=True) if c] or [0]) + 1e-9, 21)
-    total = max(1, len(x))
+    total = max(1, len(predictions))
     accuracy = [sum(c and r >= g for r, c in zip(radii, correct, strict=True)) / total for g in grid]
-    return CertificationResult(sigma, n0, n, alpha, predictions, radii, correct, grid.tolist(), accuracy,
-                               cancelled=bool(cancel.cancelled))
+    return CertificationResult(sigma, n0, n, alpha, list(predictions), list(radii), correct, grid.tolist(), accuracy,
+                               cancelled=cancelled)

@@ -65,24 +65,39 @@ def reliability_bins(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 
 def calibration(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, n_bins: int = 15,
                 temperature: float = 1.0) -> Calibration:
     """All calibration metrics from logits (N, K) and true labels (N,)."""
+    return calibration_from_samples(*sample_calibration(logits, labels, temperature), n_bins)
+
+
+def sample_calibration(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
+                       temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per sample (float64): max-softmax confidence, correct, negative log-likelihood of the true
+    class and Brier score: what a streamed verb keeps per row instead of the logits."""
     logits = torch.as_tensor(logits, dtype=torch.float64) / temperature
     labels = torch.as_tensor(labels, dtype=torch.long)
     probs = logits.softmax(1)
     confidence, pred = probs.max(1)
-    correct = (pred == labels).numpy()
-    conf = confidence.numpy()
+    nll = F.cross_entropy(logits, labels, reduction="none") if len(labels) else torch.zeros(0, dtype=torch.float64)
+    onehot = F.one_hot(labels, probs.shape[1]).double()
+    brier = ((probs - onehot) ** 2).sum(1)
+    return confidence.numpy(), (pred == labels).numpy(), nll.numpy(), brier.numpy()
+
+
+def calibration_from_samples(confidence: np.ndarray, correct: np.ndarray, nll: np.ndarray, brier: np.ndarray,
+                             n_bins: int = 15) -> Calibration:
+    """The metrics from per-sample values (`sample_calibration`, or rows merged from batches)."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
     bins = reliability_bins(conf, correct, n_bins)
-    n = len(labels)
+    n = len(conf)
     gaps = [abs(b.accuracy - b.confidence) for b in bins if b.count]
     ece = sum(b.count / n * abs(b.accuracy - b.confidence) for b in bins if b.count) if n else 0.0
-    onehot = F.one_hot(labels, probs.shape[1]).double()
     return Calibration(
         n=n,
         accuracy=float(correct.mean()) if n else 0.0,
         ece=float(ece),
         mce=float(max(gaps)) if gaps else 0.0,
-        nll=float(F.cross_entropy(logits, labels).item()) if n else 0.0,
-        brier=float(((probs - onehot) ** 2).sum(1).mean().item()) if n else 0.0,
+        nll=float(np.mean(nll)) if n else 0.0,
+        brier=float(np.mean(brier)) if n else 0.0,
         bins=bins,
     )
 
