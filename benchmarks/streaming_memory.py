@@ -95,8 +95,10 @@ def measure(argv: list[str], root: Path = ROOT) -> tuple[float, int, int, int]:
     """(seconds, exit code, main-process peak RSS, sampled tree peak PSS) of one command."""
     env = {**os.environ, "PYTHONPATH": str(root), "ADVINSPECT_PROGRESS": "lines"}
     started = time.perf_counter()
+    # run from the cache folder: `python -m` puts the working folder first on sys.path, which
+    # would measure the checkout the benchmark was started in instead of `root`
     proc = subprocess.Popen([sys.executable, "-m", "advinspect", *argv], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, cwd=CACHE)
     peak = [0]
     stop = threading.Event()
 
