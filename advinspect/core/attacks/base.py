@@ -19,6 +19,7 @@ import torch
 
 from advinspect.core.attacks.ops import l2_normalize, project_l2, project_linf
 from advinspect.core.attacks.seeding import SampleRandom
+from advinspect.core.data.lazy import read_rows
 from advinspect.core.data.spill import DiskArray
 from advinspect.core.errors import AdvInspectError, CancelledError, GradientsUnavailableError
 from advinspect.core.jobs import NEVER, NO_PROGRESS, CancelToken, Progress
@@ -431,11 +432,11 @@ class _BatchReader:
     def read(self, start: int, stop: int, next_stop: int) -> torch.Tensor:
         """Samples [start, stop); then [stop, next_stop) starts decoding."""
         if self.pool is None:
-            return self.x[start:stop]
+            return read_rows(self.x, start, stop)
         ahead, self.ahead = self.ahead, None
-        batch = ahead[1].result() if ahead is not None and ahead[0] == (start, stop) else _rows(self.x, start, stop)
+        batch = ahead[1].result() if ahead is not None and ahead[0] == (start, stop) else read_rows(self.x, start, stop)
         if next_stop > stop:  # a batch size halved on out-of-memory just reads anew
-            self.ahead = ((stop, next_stop), self.pool.submit(_rows, self.x, stop, next_stop))
+            self.ahead = ((stop, next_stop), self.pool.submit(read_rows, self.x, stop, next_stop))
         return batch
 
     def __enter__(self) -> _BatchReader:
@@ -444,14 +445,6 @@ class _BatchReader:
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _rows(x: Any, start: int, stop: int) -> torch.Tensor:
-    """Samples [start, stop) as a float tensor: a slice of a tensor, or decoded now from an
-    array-like read on demand."""
-    if isinstance(x, torch.Tensor):
-        return x[start:stop]
-    return torch.from_numpy(np.ascontiguousarray(x[start:stop], dtype=np.float32))
 
 
 def predictions(logits: torch.Tensor) -> torch.Tensor:
@@ -619,5 +612,5 @@ def least_likely_targets(clf: Classifier, x: Any, chunk: int = 256) -> torch.Ten
     """Each sample's least likely class; an array-like read on demand is read a chunk at a time."""
     if isinstance(x, torch.Tensor):
         return clf.logits_batched(x).argmin(1).cpu()
-    parts = [clf.logits_batched(_rows(x, a, min(len(x), a + chunk))).argmin(1).cpu() for a in range(0, len(x), chunk)]
+    parts = [clf.logits_batched(read_rows(x, a, a + chunk)).argmin(1).cpu() for a in range(0, len(x), chunk)]
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)

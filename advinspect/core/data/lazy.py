@@ -113,6 +113,16 @@ class LazyPixels:
         return whole if dtype is None else whole.astype(dtype, copy=False)
 
 
+def read_rows(x: Any, start: int, stop: int) -> Any:
+    """Samples [start, stop) of a tensor, an array or pixels decoded on demand, as a float32
+    tensor: what every job that walks such a set a chunk at a time reads (only these decoded)."""
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x[start:stop].float()
+    return torch.from_numpy(np.ascontiguousarray(x[start:stop], dtype=np.float32))
+
+
 def available_memory() -> int | None:
     """Bytes of memory available to a new allocation (Linux: MemAvailable, counting reclaimable
     cache; other POSIX: free pages); None where the system does not say."""

@@ -127,6 +127,7 @@ def probabilities(clf: Any, x: Any) -> np.ndarray:
 
     if isinstance(x, (torch.Tensor, np.ndarray)):
         return clf.logits_batched(torch.as_tensor(x)).float().softmax(1).cpu().numpy()
-    parts = [probabilities(clf, np.ascontiguousarray(x[a:a + PROBABILITY_CHUNK], dtype=np.float32))
-             for a in range(0, len(x), PROBABILITY_CHUNK)]
+    from advinspect.core.data.lazy import read_rows
+
+    parts = [probabilities(clf, read_rows(x, a, a + PROBABILITY_CHUNK)) for a in range(0, len(x), PROBABILITY_CHUNK)]
     return np.concatenate(parts) if parts else np.zeros((0, clf.num_classes), np.float32)
